@@ -1,0 +1,95 @@
+"""The BlueTrack wire protocol: every side imports its message models from here."""
+
+from bluetrack.protocol.charts import TOP_N, ChartMessage, GenreCount, Ranking
+from bluetrack.protocol.codec import MAX_REPLY_BYTES, MAX_REQUEST_BYTES, decode, encode
+from bluetrack.protocol.dead_letter import DeadLetter
+from bluetrack.protocol.envelope import (
+    SCHEMA_VERSION,
+    Message,
+    Reply,
+    Request,
+    format_utc,
+    new_id,
+    utc_now,
+)
+from bluetrack.protocol.errors import ErrorCode, ErrorInfo
+from bluetrack.protocol.exceptions import DecodeError, ProtocolError, SealError
+from bluetrack.protocol.messages import (
+    AuthenticatedRequest,
+    AuthProof,
+    LoginReply,
+    LoginRequest,
+    RegisterReply,
+    RegisterRequest,
+    ServerKey,
+    SessionAuthReply,
+    SessionAuthRequest,
+    SessionSecrets,
+    Shelf,
+    SongsReply,
+    SongsRequest,
+    TrackSummary,
+)
+from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
+from bluetrack.protocol.registry import (
+    BY_REPLY_TOPIC,
+    BY_REQUEST_MODEL,
+    BY_REQUEST_TOPIC,
+    EXCHANGES,
+    REPLY_TOPICS,
+    Exchange,
+    error_reply,
+)
+from bluetrack.protocol.topics import TOPIC_SPECS, Topic, TopicKind, TopicSpec, partitions_for
+
+__all__ = [
+    "BY_REPLY_TOPIC",
+    "BY_REQUEST_MODEL",
+    "BY_REQUEST_TOPIC",
+    "EXCHANGES",
+    "MAX_REPLY_BYTES",
+    "MAX_REQUEST_BYTES",
+    "REPLY_TOPICS",
+    "SCHEMA_VERSION",
+    "TOPIC_SPECS",
+    "TOP_N",
+    "AcceptedPlay",
+    "AuthProof",
+    "AuthenticatedRequest",
+    "ChartMessage",
+    "DeadLetter",
+    "DecodeError",
+    "ErrorCode",
+    "ErrorInfo",
+    "Exchange",
+    "GenreCount",
+    "LoginReply",
+    "LoginRequest",
+    "Message",
+    "PlayEvent",
+    "ProtocolError",
+    "Ranking",
+    "RegisterReply",
+    "RegisterRequest",
+    "Reply",
+    "Request",
+    "SealError",
+    "ServerKey",
+    "SessionAuthReply",
+    "SessionAuthRequest",
+    "SessionSecrets",
+    "Shelf",
+    "SongsReply",
+    "SongsRequest",
+    "Topic",
+    "TopicKind",
+    "TopicSpec",
+    "TrackSummary",
+    "decode",
+    "encode",
+    "error_reply",
+    "format_utc",
+    "new_id",
+    "partitions_for",
+    "utc_now",
+]
