@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     qualify_rule: Literal["spotify", "lastfm"] = "spotify"
     checkpoint_dir: Path | None = None  # default: <home>/checkpoints/processor
     spark_jars_dir: Path | None = None  # default: <cache>/spark-jars
+    spark_driver_memory: str = "1g"  # the engine state lives in the driver's Python, not here
+    spark_executor_memory: str = "1g"
+    spark_shuffle_partitions: int | None = None  # default: one per core, at least 2
+    spark_ui: bool = False
+    spark_log_level: str = "WARN"
+    processor_max_offsets_per_trigger: int | None = None  # cap a batch (backlog catch-up)
+    processor_state_keep: int = 3  # engine states kept in the checkpoint (>= 2 for replays)
 
     # --- client ----------------------------------------------------------------------------
     config_dir: Path = Path.home() / ".config" / "bluetrack"
