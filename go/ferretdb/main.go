@@ -21,7 +21,8 @@ func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	stateDir := flag.String("state-dir", ".run/ferretdb", "directory for the SQLite databases")
 	sqliteURL := flag.String("sqlite-url", "", "SQLite URI (overrides --state-dir), e.g. file:/data/")
-	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	// FerretDB logs every unsupported command (endSessions, ...) at warn: too noisy for a dev log.
+	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
 	flag.Parse()
 
 	if err := run(*listenAddr, *stateDir, *sqliteURL, *logLevel); err != nil {
@@ -56,7 +57,7 @@ func run(listenAddr, stateDir, sqliteURL, logLevel string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	logger.Warn("ferretdb listening", "uri", f.MongoDBURI(), "sqlite", url)
+	fmt.Fprintf(os.Stderr, "ferretdb listening on %s (sqlite %s)\n", f.MongoDBURI(), url)
 	return f.Run(ctx)
 }
 
