@@ -1,0 +1,1 @@
+"""Pure domain logic: validation rules, throttling. Imports only the stdlib and protocol."""
