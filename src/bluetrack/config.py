@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     ferretdb_port: int = 27017
     start_timeout_s: float = 60.0
+    stop_timeout_s: float = 30.0  # SIGTERM grace before SIGKILL in `bluetrack down`
     plays_partitions: int = 4
     request_partitions: int = 2
 
