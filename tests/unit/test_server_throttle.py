@@ -132,3 +132,31 @@ def test_replay_guard_is_bounded() -> None:
     assert len(guard) <= 25
     assert guard.evicted >= 25
     assert guard.seen("id-49")
+
+
+def test_attempt_counts_up_front_so_parallel_guesses_are_capped() -> None:
+    throttle = FailureThrottle(POLICY, FakeClock())
+    # Ten guesses arrive together, none has finished hashing yet: only the free ones pass.
+    waits = [throttle.attempt("acct:a", "client:x") for _ in range(10)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert all(w > 0 for w in waits[3:])
+    assert throttle.failures("acct:a") == 3
+
+
+def test_attempt_is_refused_if_any_key_is_throttled() -> None:
+    throttle = FailureThrottle(POLICY, FakeClock())
+    for _ in range(4):
+        throttle.record_failure("client:x")
+    assert throttle.attempt("acct:fresh", "client:x") > 0
+    assert throttle.failures("acct:fresh") == 0, "a refused attempt counts nothing"
+
+
+def test_success_clears_the_account_and_forgives_one_client_failure() -> None:
+    throttle = FailureThrottle(POLICY, FakeClock())
+    throttle.record_failure("client:x")
+    throttle.attempt("acct:a", "client:x")
+    throttle.succeeded(clear="acct:a", forgive="client:x")
+    assert throttle.failures("acct:a") == 0
+    assert throttle.failures("client:x") == 1
+    throttle.succeeded(clear="acct:a", forgive="client:x")
+    assert throttle.failures("client:x") == 0

@@ -55,22 +55,43 @@ class FailureThrottle:
         """Seconds until ``key`` may try again; 0.0 means now."""
         now = self._clock()
         with self._lock:
-            record = self._current(key, now)
-        if record is None:
-            return 0.0
-        return max(0.0, record.last_at + self.policy.delay_after(record.count) - now)
+            return self._wait(self._current(key, now), now)
 
     def record_failure(self, key: str) -> float:
         """Count a failure; returns the wait it imposes on the next attempt."""
         now = self._clock()
         with self._lock:
-            record = self._current(key, now)
-            count = record.count + 1 if record else 1
-            self._failures[key] = _Failures(count, now)
-            self._failures.move_to_end(key)
-            while len(self._failures) > self._max_keys:
-                self._failures.popitem(last=False)
+            count = self._add_failure(key, now)
         return self.policy.delay_after(count)
+
+    def attempt(self, *keys: str) -> float:
+        """Start an attempt on behalf of all ``keys`` at once.
+
+        Returns the wait if any key is throttled (nothing is counted). Otherwise the attempt
+        is counted as a failure *before* it runs -- so parallel guesses cannot all slip past
+        the check while the first one is still hashing -- and 0.0 is returned; call
+        ``succeeded`` when it turns out well.
+        """
+        now = self._clock()
+        with self._lock:
+            waits = [self._wait(self._current(key, now), now) for key in keys]
+            if max(waits, default=0.0) > 0.0:
+                return max(waits)
+            for key in keys:
+                self._add_failure(key, now)
+        return 0.0
+
+    def succeeded(self, *, clear: str, forgive: str | None = None) -> None:
+        """After a good attempt: wipe ``clear`` (the account), un-count one for ``forgive``
+        (the client, which keeps its other failures: a spraying client may own an account)."""
+        with self._lock:
+            self._failures.pop(clear, None)
+            record = self._failures.get(forgive) if forgive is not None else None
+            if forgive is not None and record is not None:
+                if record.count <= 1:
+                    del self._failures[forgive]
+                else:
+                    self._failures[forgive] = _Failures(record.count - 1, record.last_at)
 
     def clear(self, key: str) -> None:
         with self._lock:
@@ -92,6 +113,20 @@ class FailureThrottle:
 
     def __len__(self) -> int:
         return len(self._failures)
+
+    def _wait(self, record: _Failures | None, now: float) -> float:
+        if record is None:
+            return 0.0
+        return max(0.0, record.last_at + self.policy.delay_after(record.count) - now)
+
+    def _add_failure(self, key: str, now: float) -> int:
+        record = self._current(key, now)
+        count = record.count + 1 if record else 1
+        self._failures[key] = _Failures(count, now)
+        self._failures.move_to_end(key)
+        while len(self._failures) > self._max_keys:
+            self._failures.popitem(last=False)
+        return count
 
     def _current(self, key: str, now: float) -> _Failures | None:
         record = self._failures.get(key)

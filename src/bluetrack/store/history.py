@@ -22,7 +22,7 @@ COLLECTION = "listening_history"
 DUPLICATE_KEY = 11000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built 50k times a second, frozen init is 3x slower
 class HistoryEntry:
     event_id: str
     user_id: str
