@@ -19,6 +19,7 @@ from bluetrack.errors import BlueTrackError
 
 COMMAND_MODULES: list[str] = [
     "bluetrack.stack.commands",
+    "bluetrack.client.commands",
 ]
 
 
