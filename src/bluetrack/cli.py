@@ -20,6 +20,7 @@ from bluetrack.errors import BlueTrackError
 COMMAND_MODULES: list[str] = [
     "bluetrack.stack.commands",
     "bluetrack.client.commands",
+    "bluetrack.simulate.commands",
 ]
 
 

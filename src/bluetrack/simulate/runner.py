@@ -1,0 +1,268 @@
+"""Running virtual listeners against the real system.
+
+Listeners join at ``rate`` per second, sign in through the protocol on a small pool of
+threads, ask the server for songs and plan their session with ``model.plan_session``. One
+scheduler loop (the caller's thread) then sends every planned event when it falls due through
+``BlueTrackClient.play``, the GUI's own path, stamped with the wall clock. A listener whose
+plan is done logs out; so does everyone, with their play stopped, when the run is stopped.
+
+Listeners share clients in groups of ``register_per_client_per_minute``: the server allows
+that many registrations per client at once, and a few clients (one producer and one reply
+reader each) keep the broker's load to what the events themselves cause.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from bluetrack.bus.api import BlueTrackClient
+from bluetrack.bus.exceptions import BusUnavailable, RequestTimeout
+from bluetrack.bus.keys import fetch_server_key
+from bluetrack.bus.session import Session
+from bluetrack.config import Settings
+from bluetrack.errors import BlueTrackError
+from bluetrack.protocol.envelope import utc_now
+from bluetrack.simulate.accounts import Credentials, SessionCache, credentials_for, sign_in
+from bluetrack.simulate.exceptions import SimulationError
+from bluetrack.simulate.model import Behaviour, PlannedEvent, plan_session
+from bluetrack.simulate.outcomes import OutcomeReader
+from bluetrack.simulate.progress import Display, Snapshot, Tally
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25  # the loop wakes at least this often to refresh the display and check for stop
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    listeners: int = 10
+    rate: float = 5.0  # listeners joining per second (the ramp-up)
+    duration_s: float = 60.0  # each listener's plan ends this long after the run began
+    seed: int = 0
+    speed: float = 1.0  # > 1 compresses plays (see simulate.model)
+    sessions_file: Path | None = None  # reuse sessions across runs (and keep them: no logout)
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    sign_in_workers: int = 8
+    settle_s: float = 20.0  # how long to wait for the outcome of the last events
+
+    def __post_init__(self) -> None:
+        if self.listeners < 1 or self.rate <= 0 or self.duration_s <= 0 or self.speed <= 0:
+            raise ValueError("listeners, rate, duration and speed must be positive")
+        if self.seed < 0:
+            raise ValueError("the seed must not be negative")
+
+    def joined_at_s(self, listener: int) -> float:
+        return listener / self.rate
+
+
+@dataclass(eq=False, slots=True)
+class _Listener:
+    number: int
+    who: Credentials
+    client: BlueTrackClient
+    session: Session | None = None
+    pending: int = 0  # planned events not yet sent
+    playing: PlannedEvent | None = None  # the start of the play under way
+    started: dict[int, datetime] = field(default_factory=dict)  # play number -> start_time
+    leaving: bool = False
+
+
+class Simulation:
+    def __init__(
+        self,
+        settings: Settings,
+        config: RunConfig,
+        tally: Tally | None = None,
+        *,
+        client_factory: Callable[[Settings], BlueTrackClient] = BlueTrackClient,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.tally = tally or Tally(config.listeners)
+        self._cache = SessionCache(config.sessions_file)
+        group = max(1, settings.register_per_client_per_minute)
+        self._clients = [
+            client_factory(settings) for _ in range(math.ceil(config.listeners / group))
+        ]
+        self._listeners = [
+            _Listener(i, credentials_for(config.seed, i), self._clients[i // group])
+            for i in range(config.listeners)
+        ]
+        self.users: set[str] = set()  # user ids of our listeners, for counting outcomes
+        self._due: list[tuple[float, int, _Listener, PlannedEvent]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._remaining = config.listeners
+        self._stopping = False
+        self._fatal: BlueTrackError | None = None
+        self._pool = ThreadPoolExecutor(config.sign_in_workers, thread_name_prefix="sim-listener")
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, display: Display | None = None) -> Snapshot:
+        """Run to the end of every listener's plan, or until ``stop`` is set; the final tally."""
+        stop = stop or threading.Event()
+        fetch_server_key(self.settings)  # fail fast, with a clear message, if no server
+        outcomes = OutcomeReader(self.settings, self.tally, self.users)
+        try:
+            self._schedule(stop, display)
+        finally:
+            self._wind_down()
+            self._settle(display)
+            outcomes.close()
+            for client in self._clients:
+                client.close()
+            self._cache.save()
+        if self._fatal is not None:
+            raise SimulationError(f"no listener could sign in: {self._fatal}") from self._fatal
+        return self.tally.snapshot()
+
+    def _schedule(self, stop: threading.Event, display: Display | None) -> None:
+        began = time.monotonic()
+        joining = deque(self._listeners)
+        while self._remaining > 0 and not stop.is_set() and self._fatal is None:
+            elapsed = time.monotonic() - began
+            while joining and self.config.joined_at_s(joining[0].number) <= elapsed:
+                self._pool.submit(self._join, joining.popleft())
+            self._send_due()
+            if display is not None:
+                display.refresh()
+            next_join = began + self.config.joined_at_s(joining[0].number) if joining else math.inf
+            self._sleep_until(next_join)
+
+    def _sleep_until(self, next_join: float) -> None:
+        with self._wake:
+            next_event = self._due[0][0] if self._due else math.inf
+            wait = min(next_join, next_event) - time.monotonic()
+            if wait > 0:
+                self._wake.wait(min(wait, TICK_S))
+
+    # --- one listener's life ---------------------------------------------------------------
+    def _join(self, listener: _Listener) -> None:
+        try:
+            listener.session, shelves = sign_in(listener.client, listener.who, self._cache)
+        except BlueTrackError as exc:
+            self._failed(listener, exc)
+            return
+        self.users.add(listener.session.user_id)
+        self.tally.joined()
+        joined_at_s = self.config.joined_at_s(listener.number)
+        plan = plan_session(
+            self.config.seed,
+            listener.number,
+            shelves,
+            max(0.0, self.config.duration_s - joined_at_s),
+            speed=self.config.speed,
+            joined_at_s=joined_at_s,
+            behaviour=self.config.behaviour,
+        )
+        ready = time.monotonic()
+        with self._wake:
+            if not self._stopping:
+                listener.pending = len(plan)
+                for event in plan:
+                    heapq.heappush(
+                        self._due, (ready + event.at_s, next(self._order), listener, event)
+                    )
+                self._wake.notify()
+        if not plan or self._stopping:
+            self._leave(listener)
+
+    def _failed(self, listener: _Listener, exc: BlueTrackError) -> None:
+        log.warning("listener %s could not sign in: %s", listener.who.username, exc)
+        self.tally.failed()
+        nobody_in = self.tally.snapshot().joined == 0
+        if nobody_in and isinstance(exc, BusUnavailable | RequestTimeout):
+            self._fatal = exc  # the server or broker is not there: stop instead of waiting
+        self._finished()
+
+    def _send_due(self) -> None:
+        now = time.monotonic()
+        with self._wake:
+            due = []
+            while self._due and self._due[0][0] <= now:
+                due.append(heapq.heappop(self._due))
+        for _, _, listener, event in due:
+            self._send(listener, event)
+            listener.pending -= 1
+            if listener.pending == 0:
+                self._pool.submit(self._leave, listener)
+
+    def _send(self, listener: _Listener, event: PlannedEvent) -> None:
+        assert listener.session is not None
+        now = utc_now()
+        if event.operation == "start":
+            listener.started[event.play] = now
+            listener.playing = event
+        elif event.operation in ("stop", "end"):
+            listener.playing = None
+        try:
+            listener.client.play(
+                listener.session,
+                event.operation,
+                event.track,
+                genre=event.genre,
+                start_time=listener.started[event.play],
+                event_time=now,
+            )
+        except BlueTrackError as exc:
+            log.warning("could not send a play event: %s", exc)
+            return
+        self.tally.sent()
+
+    def _leave(self, listener: _Listener) -> None:
+        """Log out, unless the sessions are kept for the next run."""
+        with self._wake:
+            if listener.leaving:
+                return  # the plan ran out as the run was being stopped: leave once
+            listener.leaving = True
+        if listener.session is not None and not self._cache.enabled:
+            try:
+                listener.client.logout(listener.session)
+            except BlueTrackError as exc:
+                log.warning("listener %s could not log out: %s", listener.who.username, exc)
+        self.tally.finished()
+        self._finished()
+
+    def _finished(self) -> None:
+        with self._wake:
+            self._remaining -= 1
+            self._wake.notify()
+
+    # --- the end ---------------------------------------------------------------------------
+    def _wind_down(self) -> None:
+        """Stop the plays still under way, log everyone out and wait for it."""
+        with self._wake:
+            self._stopping = True
+            self._due.clear()
+        for listener in self._listeners:
+            if listener.session is None or listener.pending == 0:
+                continue  # never in, or already leaving
+            if listener.playing is not None:
+                self._send(listener, _stop_of(listener.playing))
+            self._pool.submit(self._leave, listener)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for client in self._clients:
+            client.flush()
+
+    def _settle(self, display: Display | None) -> None:
+        """Wait (a while) until every event sent has come back accepted or refused."""
+        deadline = time.monotonic() + self.config.settle_s
+        while not self.tally.snapshot().settled and time.monotonic() < deadline:
+            if display is not None:
+                display.refresh()
+            time.sleep(TICK_S)
+
+
+def _stop_of(start: PlannedEvent) -> PlannedEvent:
+    return PlannedEvent(start.at_s, "stop", start.genre, start.track, start.play)
