@@ -1,0 +1,270 @@
+"""One handler per request topic, and REGISTRY mapping the topic to it.
+
+A handler takes the context and a decoded request and returns the reply (or an Outcome
+when the request causes more than a reply). Expected refusals are raised as ``Rejected``;
+``service`` turns them into error replies, so each handler reads as its happy path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bluetrack.core import validation
+from bluetrack.protocol import sealing
+from bluetrack.protocol.codec import MAX_REPLY_BYTES, encode
+from bluetrack.protocol.envelope import Reply, new_id
+from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.exceptions import SealError
+from bluetrack.protocol.messages import (
+    LoginReply,
+    LoginRequest,
+    RegisterReply,
+    RegisterRequest,
+    SessionAuthReply,
+    SessionAuthRequest,
+    SessionSecrets,
+    SongsReply,
+    SongsRequest,
+)
+from bluetrack.protocol.plays import AcceptedPlay
+from bluetrack.protocol.topics import Topic
+from bluetrack.server.context import ServerContext
+from bluetrack.server.exceptions import Rejected
+from bluetrack.server.outcome import Outcome, Outgoing
+from bluetrack.store.sessions import SessionRecord
+from bluetrack.store.users import AccountTaken, UserRecord
+
+Handler = Callable[[ServerContext, Any], Reply | Outcome]
+
+_TAKEN = {"username": ErrorCode.USERNAME_TAKEN, "email": ErrorCode.EMAIL_TAKEN}
+_INVALID_CREDENTIALS = "wrong username, e-mail or password"
+
+
+# --- register_user ----------------------------------------------------------------------------
+def register_user(ctx: ServerContext, request: RegisterRequest) -> RegisterReply:
+    wait = ctx.registrations.acquire(f"client:{request.client_id}")
+    if wait > 0:
+        raise Rejected(
+            ErrorCode.RATE_LIMITED,
+            f"too many registrations from this client: try again in {math.ceil(wait)} s",
+            retry_after_s=wait,
+        )
+    email = validation.normalize_email(request.email)
+    for violation in (
+        validation.check_username(request.username),
+        validation.check_email(email),
+    ):
+        if violation is not None:
+            raise Rejected(violation.code, violation.message)
+    password = _open_password(ctx, request.sealed_password)
+    if (violation := validation.check_password(password)) is not None:
+        raise Rejected(violation.code, violation.message)
+
+    # Checked before hashing so a taken name costs no bcrypt; the unique indexes decide races.
+    if (earlier := _registered_by(ctx, request)) is not None:
+        return _registered(request, earlier)
+    user = UserRecord(
+        user_id=new_id(),
+        username=request.username,
+        email=email,
+        password_hash=ctx.passwords.hash(password),
+        created_at=ctx.now(),
+        created_by_request=request.request_id,
+    )
+    try:
+        ctx.users.create(user)
+    except AccountTaken as exc:
+        raise Rejected(_TAKEN[exc.field], str(exc)) from exc
+    return _registered(request, user)
+
+
+def _registered_by(ctx: ServerContext, request: RegisterRequest) -> UserRecord | None:
+    """The account this very request created before (a redelivery), else None.
+
+    Raises Rejected if the name or e-mail belongs to someone else.
+    """
+    by_name = ctx.users.by_username(request.username)
+    if by_name is not None:
+        if by_name.created_by_request == request.request_id:
+            return by_name
+        raise Rejected(ErrorCode.USERNAME_TAKEN, "that username is already registered")
+    if ctx.users.by_email(request.email) is not None:
+        raise Rejected(ErrorCode.EMAIL_TAKEN, "that e-mail address is already registered")
+    return None
+
+
+def _registered(request: RegisterRequest, user: UserRecord) -> RegisterReply:
+    return RegisterReply(
+        request_id=request.request_id,
+        client_id=request.client_id,
+        ok=True,
+        user_id=user.user_id,
+        username=user.username,
+    )
+
+
+def _open_password(ctx: ServerContext, sealed: str) -> str:
+    try:
+        return sealing.unseal(ctx.keys.private_key, sealed).decode("utf-8")
+    except (SealError, UnicodeDecodeError) as exc:
+        raise Rejected(
+            ErrorCode.DECRYPTION_FAILED,
+            "the password does not open with the server's key: fetch the key again",
+        ) from exc
+
+
+# --- login_user -------------------------------------------------------------------------------
+def login_user(ctx: ServerContext, request: LoginRequest) -> LoginReply:
+    _check_reply_key(request.reply_key)
+    password = _open_password(ctx, request.sealed_password)
+    user = _find_user(ctx, request.login)
+    # Unknown logins are throttled under their own name, exactly like real accounts, so the
+    # throttle does not reveal which accounts exist either.
+    account = f"user:{user.user_id}" if user else f"login:{_login_key(request.login)}"
+    client = f"client:{request.client_id}"
+    wait = ctx.login_failures.attempt(account, client)
+    if wait > 0:
+        raise Rejected(
+            ErrorCode.THROTTLED,
+            f"too many failed logins: try again in {math.ceil(wait)} s",
+            retry_after_s=wait,
+        )
+    # An unknown user is checked against a dummy hash: the same bcrypt cost as a real one.
+    if not ctx.passwords.verify(password, user.password_hash if user else None) or user is None:
+        raise Rejected(ErrorCode.INVALID_CREDENTIALS, _INVALID_CREDENTIALS)
+    ctx.login_failures.succeeded(clear=account, forgive=client)
+    session, token = _open_session(ctx, user)
+    secrets = SessionSecrets(
+        token=sealing.b64encode(token),
+        play_key=sealing.b64encode(
+            sealing.play_key_for(ctx.keys.master_secret, session.session_id)
+        ),
+    )
+    return LoginReply(
+        request_id=request.request_id,
+        client_id=request.client_id,
+        ok=True,
+        user_id=user.user_id,
+        username=user.username,
+        session_id=session.session_id,
+        expires_at=session.expires_at,
+        sealed_session=sealing.seal(request.reply_key, secrets.model_dump_json().encode()),
+    )
+
+
+def _check_reply_key(reply_key: str) -> None:
+    """Refuse a useless reply key before spending a bcrypt and a session on it."""
+    try:
+        valid = len(sealing.b64decode(reply_key)) == 32
+    except SealError:
+        valid = False
+    if not valid:
+        raise Rejected(ErrorCode.INVALID_MESSAGE, "reply_key is not a Curve25519 public key")
+
+
+def _login_key(login: str) -> str:
+    if validation.is_email_login(login):
+        return validation.email_key(login)
+    return validation.username_key(login)
+
+
+def _find_user(ctx: ServerContext, login: str) -> UserRecord | None:
+    if validation.is_email_login(login):
+        return ctx.users.by_email(login)
+    return ctx.users.by_username(login)
+
+
+def _open_session(ctx: ServerContext, user: UserRecord) -> tuple[SessionRecord, bytes]:
+    token = sealing.new_token()
+    now = ctx.now()
+    session = SessionRecord(
+        session_id=new_id(),
+        user_id=user.user_id,
+        username=user.username,
+        token_hash=sealing.token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.session_ttl_s),
+    )
+    ctx.sessions.create(session)
+    return session, token
+
+
+# --- session_auth -----------------------------------------------------------------------------
+def session_auth(ctx: ServerContext, request: SessionAuthRequest) -> SessionAuthReply | Outcome:
+    session = ctx.auth.authenticate(request)
+    if request.action == "logout":
+        return _logout(ctx, request, session)
+    expires_at = ctx.now() + timedelta(seconds=ctx.settings.session_ttl_s)
+    if not ctx.sessions.extend(session.session_id, expires_at):
+        raise Rejected(ErrorCode.INVALID_SESSION, "no such session: please log in again")
+    return _session_reply(request, session, expires_at)
+
+
+def _logout(ctx: ServerContext, request: SessionAuthRequest, session: SessionRecord) -> Outcome:
+    ctx.sessions.delete(session.session_id)
+    ctx.session_cache.invalidate(session.session_id)
+    now = ctx.now()
+    # The stream processor closes the user's active play on this. The event id derives
+    # from the session, so a redelivered logout is the same event, counted once downstream.
+    logout = AcceptedPlay(
+        event_id="logout-" + hashlib.sha256(session.session_id.encode()).hexdigest()[:32],
+        user_id=session.user_id,
+        track_id="",
+        operation_type="logout",
+        start_time=now,
+        event_time=now,
+        duration_ms=0,
+        genre="",
+        accepted_at=now,
+    )
+    return Outcome(
+        _session_reply(request, session, now),
+        (Outgoing(Topic.PLAYS_ACCEPTED, session.user_id, encode(logout)),),
+    )
+
+
+def _session_reply(
+    request: SessionAuthRequest, session: SessionRecord, expires_at: datetime
+) -> SessionAuthReply:
+    return SessionAuthReply(
+        request_id=request.request_id,
+        client_id=request.client_id,
+        ok=True,
+        action=request.action,
+        user_id=session.user_id,
+        username=session.username,
+        session_id=session.session_id,
+        expires_at=expires_at,
+    )
+
+
+# --- songs_update -----------------------------------------------------------------------------
+def songs_update(ctx: ServerContext, request: SongsRequest) -> SongsReply:
+    ctx.auth.authenticate(request)
+    shelves = list(
+        ctx.songs.random_shelves(
+            request.genres or ctx.settings.songs_genres,
+            request.per_genre or ctx.settings.songs_per_genre,
+            ctx.rng(),
+        )
+    )
+    reply = SongsReply(
+        request_id=request.request_id, client_id=request.client_id, ok=True, shelves=shelves
+    )
+    # The largest request (114 genres x 50 tracks) would not fit a reply: send fewer shelves.
+    while shelves and len(encode(reply)) > MAX_REPLY_BYTES:
+        shelves = shelves[: len(shelves) * 3 // 4]
+        reply = reply.model_copy(update={"shelves": shelves})
+    return reply
+
+
+REGISTRY: Mapping[Topic, Handler] = {
+    Topic.REGISTER_USER: register_user,
+    Topic.LOGIN_USER: login_user,
+    Topic.SESSION_AUTH: session_auth,
+    Topic.SONGS_UPDATE: songs_update,
+}

@@ -1,0 +1,22 @@
+"""What handling a message produces: records to send, as plain data (no broker needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bluetrack.protocol.envelope import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: str | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A handler's reply plus anything else the request caused (e.g. a logout play)."""
+
+    reply: Reply
+    also: tuple[Outgoing, ...] = ()

@@ -1,0 +1,174 @@
+"""The plays consumer: big batches in, accepted plays and dead letters out, then commit.
+
+Runs on its own thread and consumer, so a burst of plays never queues behind logins. Each
+batch is verified, produced, flushed (delivery confirmed), handed to the history writer, and
+only then committed. If producing fails, the batch's ids are forgotten by the replay guard
+and the consumer seeks back, so the batch is verified again rather than lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bluetrack.protocol.topics import Topic
+from bluetrack.server.delivery import produce
+from bluetrack.server.plays import PlayBatch, PlayVerifier
+from bluetrack.store.history import HistoryEntry, HistoryStore
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 5000
+BATCH_WAIT_S = 0.05
+RETRY_BACKOFF_S = 1.0
+
+
+class PlaysLoop:
+    def __init__(
+        self,
+        verifier: PlayVerifier,
+        consumer: Consumer,
+        producer: Producer,
+        history: HistoryWriter,
+        *,
+        stop: threading.Event,
+        flush_timeout_s: float = 30.0,
+    ) -> None:
+        self._verifier = verifier
+        self._consumer = consumer
+        self._producer = producer
+        self._history = history
+        self._stop = stop
+        self._flush_timeout_s = flush_timeout_s
+        self.accepted = 0
+        self.rejected = 0
+
+    def run(self) -> None:
+        self._consumer.subscribe([str(Topic.SONGS_TRACKER)])
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(BATCH_MAX, BATCH_WAIT_S)
+                good = [m for m in messages if m.error() is None]
+                for bad in (m for m in messages if m.error() is not None):
+                    log.warning("plays consumer: %s", bad.error())
+                if good:
+                    self._process(good)
+        finally:
+            self._consumer.close()
+
+    def _process(self, messages: Sequence[Any]) -> None:
+        batch: PlayBatch | None = None
+        try:
+            batch = self._verifier.verify_batch(messages)
+            self._deliver(batch)
+        except Exception:
+            log.exception("a batch of %d plays failed; it will be verified again", len(messages))
+            if batch is not None:
+                self._verifier.seen.forget(batch.accepted_ids)
+            self._rewind(messages)
+            self._stop.wait(RETRY_BACKOFF_S)
+            return
+        self._history.put(batch.history)
+        self.accepted += batch.accepted
+        self.rejected += batch.rejected
+        try:
+            self._consumer.commit(asynchronous=True)
+        except Exception as exc:
+            log.warning("could not commit play offsets: %s", exc)
+
+    def _deliver(self, batch: PlayBatch) -> None:
+        failures: list[str] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for record in batch.outgoing:
+            produce(self._producer, record, on_delivery)
+        remaining = self._producer.flush(self._flush_timeout_s)
+        if remaining or failures:
+            first = failures[0] if failures else "timed out"
+            raise RuntimeError(f"{remaining + len(failures)} record(s) not delivered: {first}")
+
+    def _rewind(self, messages: Sequence[Any]) -> None:
+        first: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            key = (msg.topic(), msg.partition())
+            first[key] = min(first.get(key, msg.offset()), msg.offset())
+        for (topic, partition), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except Exception as exc:  # revoked meanwhile: its new owner starts from the commit
+                log.warning("could not rewind %s[%d]: %s", topic, partition, exc)
+
+
+class HistoryWriter:
+    """Writes listening history in big unordered batches on its own thread.
+
+    A bounded queue: if MongoDB falls behind or is down, the plays loop waits instead of
+    memory growing; failed writes are retried (idempotent: event ids are the ``_id``s).
+    """
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        *,
+        max_batch: int = 5000,
+        max_queued_batches: int = 64,
+        retry_s: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._retry_s = retry_s
+        self._queue: queue.Queue[list[HistoryEntry] | None] = queue.Queue(max_queued_batches)
+        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self.written = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, entries: list[HistoryEntry]) -> None:
+        if entries:
+            self._queue.put(entries)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            entries = self._queue.get()
+            if entries is None:
+                return
+            closing = False
+            # Merge whatever else is queued into one insert_many.
+            while len(entries) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                    break
+                entries.extend(more)
+            self._write(entries)
+            if closing:
+                return
+
+    def _write(self, entries: list[HistoryEntry]) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.written += self._store.add_many(entries)
+                return
+            except Exception as exc:
+                attempt += 1
+                log.warning("history write of %d entries failed (%s); retrying", len(entries), exc)
+                time.sleep(min(self._retry_s * attempt, 30.0))
