@@ -24,7 +24,7 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bluetrack", description="Real-time music listening with live genre charts."
     )
@@ -32,7 +32,7 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
         "--log-level", default=None, help="DEBUG, INFO, WARNING... (default: BLUETRACK_LOG_LEVEL)"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in modules:
+    for name in COMMAND_MODULES if modules is None else modules:
         importlib.import_module(name).register(subparsers)
     return parser
 

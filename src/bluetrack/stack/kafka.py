@@ -83,6 +83,10 @@ def server_properties(settings: Settings) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         # One broker, no one to wait for: consumers join their group at once.
         "group.initial.rebalance.delay.ms": "0",
+        # After a kill -9 the restarted broker may only register once the old registration's
+        # session expired (default 9 s); 4 s still tolerates a GC pause on a busy 2-core box.
+        "broker.heartbeat.interval.ms": "1000",
+        "broker.session.timeout.ms": "4000",
     }
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 

@@ -146,6 +146,8 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def ensure_port_free(port: int, part: str, setting: str, host: str = "127.0.0.1") -> None:
     """Fail with one line naming the setting that moves ``part`` elsewhere."""
     with socket.socket() as sock:
+        # Like the servers themselves: connections in TIME_WAIT after a restart don't count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
