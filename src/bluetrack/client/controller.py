@@ -85,6 +85,7 @@ class ClientController(QObject):
         self._server_error: GatewayError | None = None
         self._broker_error: GatewayError | None = None
         self._shut_down = False
+        self._link_known = False  # until the chart feed has tried the broker once
         self._retry = QTimer(self, interval=round(retry_s * 1000))
         self._retry.timeout.connect(self._recover)
         self._wire_views()
@@ -332,6 +333,7 @@ class ClientController(QObject):
     @Slot(object)
     def _broker_link(self, error: GatewayError | None) -> None:
         self._broker_error = error
+        self._link_known = True
         if error is None:
             self._recover()  # Kafka is back: retry at once, not at the next tick
         self._show_status()
@@ -386,8 +388,9 @@ class ClientController(QObject):
     # --- connection state and recovery ------------------------------------------------------------
     @Slot(str)
     def _server_answered(self, _name: str) -> None:
-        if self._server_error is not None:
+        if self._server_error is not None or not self._link_known:
             self._server_error = None
+            self._link_known = True
             self._show_status()
 
     @Slot(str, object)
@@ -402,13 +405,13 @@ class ClientController(QObject):
     def _show_status(self) -> None:
         error = self._broker_error or self._server_error
         if error is None:
-            self.window.set_status(wording.connection_status(None))
+            self.window.set_status(wording.connection_status(None, known=self._link_known))
         else:
             retrying = self._broker_error is not None or self._has_retries()
             self.window.set_status(wording.connection_status(error, retrying), trouble=True)
         if self._has_retries() and (error is not None) and not self._retry.isActive():
             self._retry.start()
-        self.status_changed.emit(self.window.status_text.text())
+        self.status_changed.emit(self.window.status_text.accessibleName())
 
     @Slot()
     def _recover(self) -> None:

@@ -76,8 +76,9 @@ class Player(QObject):
 
     def play(self, track: TrackSummary, genre: str) -> None:
         self.stop()
-        self._playing = _Playing(track, genre, self._clock(), self._monotonic())
-        self._send("start")
+        now = self._clock()
+        self._playing = _Playing(track, genre, now, self._monotonic())
+        self._send("start", now)
         self._timer.start()
         self.started.emit(track, genre)
         self.progressed.emit(0, track.duration_ms)
@@ -103,14 +104,14 @@ class Player(QObject):
     def _finish(self, operation: PlayOperation) -> None:
         if self._playing is None:
             return
-        self._send(operation)
+        self._send(operation, self._clock())
         self._playing = None
         self._timer.stop()
         self.stopped.emit()
 
-    def _send(self, operation: PlayOperation) -> None:
+    def _send(self, operation: PlayOperation, at: datetime) -> None:
         assert self._playing is not None
         playing = self._playing
         self.intent.emit(
-            PlayIntent(operation, playing.track, playing.genre, playing.start_time, self._clock())
+            PlayIntent(operation, playing.track, playing.genre, playing.start_time, at)
         )

@@ -7,11 +7,8 @@ from PySide6.QtCore import QCoreApplication
 from bluetrack.client.exceptions import FailureKind, GatewayError
 from bluetrack.protocol.errors import ErrorCode, ErrorInfo
 
-_CTX = "Wording"
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate(_CTX, text)
+# Every string is a literal translate("Wording", ...) call: lupdate only extracts those.
+translate = QCoreApplication.translate
 
 
 def _server_words(code: ErrorCode) -> str:
@@ -19,45 +16,56 @@ def _server_words(code: ErrorCode) -> str:
     # and the translation is looked up in the language active now.
     match code:
         case ErrorCode.INVALID_USERNAME:
-            return _tr(
+            return translate(
+                "Wording",
                 "A username has 3 to 32 characters: letters A-Z, digits, '.', '_' or '-',"
-                " starting with a letter or digit."
+                " starting with a letter or digit.",
             )
         case ErrorCode.INVALID_EMAIL:
-            return _tr("That doesn't look like an e-mail address.")
+            return translate("Wording", "That doesn't look like an e-mail address.")
         case ErrorCode.WEAK_PASSWORD:
-            return _tr("A password has at least 8 characters (and at most 72 bytes).")
+            return translate(
+                "Wording", "A password has at least 8 characters (and at most 72 bytes)."
+            )
         case ErrorCode.USERNAME_TAKEN:
-            return _tr("That username is already taken. Try another one.")
+            return translate("Wording", "That username is already taken. Try another one.")
         case ErrorCode.EMAIL_TAKEN:
-            return _tr("An account with that e-mail already exists. Log in instead?")
+            return translate(
+                "Wording", "An account with that e-mail already exists. Log in instead?"
+            )
         case ErrorCode.INVALID_CREDENTIALS:
-            return _tr("Wrong username, e-mail or password.")
+            return translate("Wording", "Wrong username, e-mail or password.")
         case ErrorCode.THROTTLED | ErrorCode.RATE_LIMITED:
-            return _tr("Too many attempts. Please wait a moment and try again.")
+            return translate("Wording", "Too many attempts. Please wait a moment and try again.")
         case ErrorCode.INVALID_SESSION | ErrorCode.SESSION_EXPIRED | ErrorCode.REPLAYED:
-            return _tr("Your session has ended. Please log in again.")
+            return translate("Wording", "Your session has ended. Please log in again.")
         case ErrorCode.DECRYPTION_FAILED:
-            return _tr("The server could not read the request. Please log in again.")
+            return translate(
+                "Wording", "The server could not read the request. Please log in again."
+            )
         case ErrorCode.UNKNOWN_TRACK | ErrorCode.GENRE_MISMATCH:
-            return _tr("The server doesn't know that track. Refresh the shelves.")
+            return translate("Wording", "The server doesn't know that track. Refresh the shelves.")
         case ErrorCode.BAD_EVENT_TIME | ErrorCode.LATE_EVENT:
-            return _tr("Your computer's clock seems to be wrong, so the play was not counted.")
+            return translate(
+                "Wording", "Your computer's clock seems to be wrong, so the play was not counted."
+            )
         case ErrorCode.DUPLICATE_EVENT:
-            return _tr("That play was already counted.")
+            return translate("Wording", "That play was already counted.")
         case ErrorCode.FORGED_EVENT:
-            return _tr("The server did not accept the play. Please log in again.")
+            return translate("Wording", "The server did not accept the play. Please log in again.")
         case ErrorCode.UNAVAILABLE | ErrorCode.INTERNAL_ERROR:
-            return _tr("The server has a problem right now. Please try again shortly.")
+            return translate(
+                "Wording", "The server has a problem right now. Please try again shortly."
+            )
         case _:
-            return _tr("The server refused the request.")
+            return translate("Wording", "The server refused the request.")
 
 
 def server_error(info: ErrorInfo) -> str:
     words = _server_words(info.code)
     if info.retry_after_s:
         seconds = max(1, round(info.retry_after_s))
-        words += " " + QCoreApplication.translate(_CTX, "Try again in %n second(s).", None, seconds)
+        words += " " + translate("Wording", "Try again in %n second(s).", None, seconds)
     return words
 
 
@@ -65,8 +73,8 @@ def failure(error: GatewayError) -> str:
     if error.kind is FailureKind.REJECTED and error.info is not None:
         return server_error(error.info)
     if error.kind is FailureKind.TIMEOUT:
-        return _tr("The server didn't answer in time. Is it running?")
-    return _tr("Can't reach the message broker. Check your connection.")
+        return translate("Wording", "The server didn't answer in time. Is it running?")
+    return translate("Wording", "Can't reach the message broker. Check your connection.")
 
 
 def field_problem(code: ErrorCode) -> str:
@@ -83,14 +91,16 @@ def session_ends_with(error: GatewayError) -> bool:
     }
 
 
-def connection_status(error: GatewayError | None, retrying: bool = True) -> str:
+def connection_status(error: GatewayError | None, retrying: bool = True, known: bool = True) -> str:
     """The status line: how the link to the system is, and whether we keep trying."""
     if error is None:
-        return _tr("Connected")
+        if not known:
+            return translate("Wording", "Connecting…")
+        return translate("Wording", "Connected")
     if error.kind is FailureKind.TIMEOUT:
         if retrying:
-            return _tr("The server isn't answering. Retrying…")
-        return _tr("The server isn't answering. Is it running?")
+            return translate("Wording", "The server isn't answering. Retrying…")
+        return translate("Wording", "The server isn't answering. Is it running?")
     if retrying:
-        return _tr("Can't reach the message broker. Retrying…")
-    return _tr("Can't reach the message broker. Check your connection.")
+        return translate("Wording", "Can't reach the message broker. Retrying…")
+    return translate("Wording", "Can't reach the message broker. Check your connection.")

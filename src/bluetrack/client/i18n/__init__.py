@@ -1,5 +1,7 @@
 """Translations: English in the source, Polish in bluetrack_pl.qm (compiled from the .ts).
 
+bluetrack_en.qm holds only English plural forms ("1 track", "2 tracks"), as Qt advises.
+
 Regenerate after changing user-visible text (see docs/client.md):
   pyside6-lupdate src/bluetrack/client -extensions py -ts src/bluetrack/client/i18n/bluetrack_pl.ts
   pyside6-lrelease src/bluetrack/client/i18n/bluetrack_pl.ts
@@ -27,8 +29,6 @@ def choose_language(configured: str | None, locale: QLocale | None = None) -> st
 
 def install_translators(app: QCoreApplication, language: str) -> list[QTranslator]:
     """Install ours and Qt's own (for standard dialogs); keep the result alive."""
-    if language == DEFAULT_LANGUAGE:
-        return []
     installed = []
     ours = QTranslator(app)
     if ours.load(str(I18N_DIR / f"bluetrack_{language}.qm")):

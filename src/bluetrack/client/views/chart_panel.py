@@ -172,9 +172,10 @@ def _bar_chart(ranking: Ranking) -> QChart:
     genres.setLabelsFont(label_font)
     counts = QValueAxis()
     top = max(entry.count for entry in entries)
-    counts.setRange(0, max(1, top) * 1.08)
+    counts.setRange(0, max(4, top))
+    counts.setTickCount(5)
+    counts.applyNiceNumbers()  # round ticks (0, 100, 200...) rather than 0, 148, 296
     counts.setLabelFormat("%d")
-    counts.setTickCount(4)
     counts.setLabelsColor(QColor(MUTED))
     counts.setGridLineColor(QColor("#e2e8f0"))
     counts.setLineVisible(False)

@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         return self.pages.currentWidget()
 
     def set_status(self, text: str, *, trouble: bool = False) -> None:
-        self.status_text.setText(text)
+        self.status_text.setText(f"● {text}")
+        self.status_text.setAccessibleName(text)
         self.status_text.setProperty("trouble", trouble)
         repolish(self.status_text)

@@ -155,7 +155,7 @@ class ShelvesView(QScrollArea):
     def show_shelves(self, shelves: list[Shelf]) -> None:
         self.rows = [ShelfRow(shelf) for shelf in shelves if shelf.tracks]
         if not self.rows:
-            self.show_message(self.tr("No tracks to show. Try Refresh."))
+            self.show_message(self.tr("No tracks to show. Try New shelves."))
             return
         body = named(QWidget(), "shelvesBody")
         layout = QVBoxLayout(body)

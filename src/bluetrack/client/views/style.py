@@ -111,9 +111,19 @@ QToolButton#playerStop:disabled {{ background: #334155; color: #64748b; }}
 QProgressBar {{ background: #334155; border: none; border-radius: 3px; max-height: 6px; }}
 QProgressBar::chunk {{ background: {ACCENT}; border-radius: 3px; }}
 
+/* --- scroll bars: thin and quiet --- */
+QScrollBar:horizontal {{ height: 8px; background: transparent; margin: 0 2px; }}
+QScrollBar:vertical {{ width: 8px; background: transparent; margin: 2px 0; }}
+QScrollBar::handle {{ background: #cbd5e1; border-radius: 4px; min-width: 32px; min-height: 32px; }}
+QScrollBar::handle:hover {{ background: #94a3b8; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
+
 /* --- status line --- */
 QStatusBar {{ background: #e2e8f0; color: #334155; }}
-QStatusBar QLabel#statusText[trouble="true"] {{ color: {ERROR}; font-weight: 600; }}
+QStatusBar::item {{ border: none; }}
+QLabel#statusText {{ padding: 2px 10px; color: {OK}; font-weight: 600; }}
+QLabel#statusText[trouble="true"] {{ color: {ERROR}; }}
 """
 
 
