@@ -48,9 +48,12 @@ class PlaysLoop:
         self._flush_timeout_s = flush_timeout_s
         self.accepted = 0
         self.rejected = 0
+        self.assigned = threading.Event()  # set once the group gave us partitions
 
     def run(self) -> None:
-        self._consumer.subscribe([str(Topic.SONGS_TRACKER)])
+        self._consumer.subscribe(
+            [str(Topic.SONGS_TRACKER)], on_assign=lambda *_: self.assigned.set()
+        )
         try:
             while not self._stop.is_set():
                 messages = self._consumer.consume(BATCH_MAX, BATCH_WAIT_S)

@@ -46,9 +46,12 @@ class RequestLoop:
         self._offsets = OffsetTracker()
         self._last_error = ""
         self.handled = 0
+        self.assigned = threading.Event()  # set once the group gave us partitions
 
     def run(self) -> None:
-        self._consumer.subscribe(REQUEST_TOPICS, on_revoke=self._on_revoke)
+        self._consumer.subscribe(
+            REQUEST_TOPICS, on_assign=lambda *_: self.assigned.set(), on_revoke=self._on_revoke
+        )
         try:
             while not self._stop.is_set():
                 self._poll_once()

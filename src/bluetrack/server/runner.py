@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Producer
+from pymongo.database import Database
 
 from bluetrack.bus.kafka import flush, make_consumer, make_producer, publish
 from bluetrack.config import Settings
@@ -42,6 +44,10 @@ PLAYS_GROUP = "bluetrack-server-plays"
 KEY_RECORD_KEY = "server"
 
 
+class CatalogueSource(SongSource, Protocol):
+    def track_index(self) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Stores:
     """What the server needs from MongoDB, opened once."""
@@ -59,10 +65,13 @@ def open_stores(settings: Settings) -> Stores:
     from bluetrack.store.songs import SongRepository
 
     db = open_database(settings)
+    return stores_for(db, SongRepository(db))
+
+
+def stores_for(db: Database[Any], songs: CatalogueSource) -> Stores:
     users, sessions, history = UserRepository(db), SessionRepository(db), HistoryRepository(db)
     for repository in (users, sessions, history):
         repository.ensure_indexes()
-    songs = SongRepository(db)
     tracks = track_facts(songs.track_index())
     if not tracks:
         log.warning("the catalogue is empty: every play will be refused (run the import)")
@@ -95,8 +104,10 @@ class Server:
         *,
         requests_group: str = REQUESTS_GROUP,
         plays_group: str = PLAYS_GROUP,
+        stores: Callable[[Settings], Stores] = open_stores,
     ) -> None:
         self.settings = settings
+        self._open_stores = stores
         self._requests_group = requests_group
         self._plays_group = plays_group
         self._stop = threading.Event()
@@ -110,7 +121,7 @@ class Server:
     def start(self) -> None:
         if self._threads:
             raise ServerError("this server is already running")
-        stores = open_stores(self.settings)
+        stores = self._open_stores(self.settings)
         ctx = ServerContext.create(
             self.settings, stores.keys, stores.users, stores.sessions, stores.songs
         )
@@ -161,6 +172,14 @@ class Server:
             producer.flush(timeout_s)
         self._threads.clear()
         log.info("server stopped")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> bool:
+        """True once both consumers hold partitions (requests sent now are not missed)."""
+        deadline = time.monotonic() + timeout_s
+        for loop in (self.requests, self.plays):
+            if loop is None or not loop.assigned.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def request_stop(self) -> None:
         """Ask every loop to finish (safe from a signal handler); ``stop`` then waits."""

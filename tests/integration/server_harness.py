@@ -1,0 +1,87 @@
+"""Running a real server in-process for integration tests, and reading topics raw.
+
+Used by test_server.py and test_plays.py (not a test module itself).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bluetrack.bus.assign import partitions_of
+from bluetrack.config import Settings
+from bluetrack.server.runner import Server, stores_for
+from bluetrack.server.testing import FakeSongs
+
+
+def server_settings(base: Settings, db_name: str, **overrides: Any) -> Settings:
+    return base.model_copy(
+        update={
+            "mongodb_db": db_name,
+            "bcrypt_cost": 4,
+            "login_max_failures": 3,
+            "login_base_delay_s": 2.0,
+            "request_timeout_s": 20.0,
+            **overrides,
+        }
+    )
+
+
+@contextmanager
+def running_server(settings: Settings, db: Any, songs: FakeSongs) -> Iterator[Server]:
+    """A server over ``db`` with ``songs`` as its catalogue, in this process's threads."""
+    server = Server(settings, stores=lambda _: stores_for(db, songs))
+    server.start()
+    try:
+        assert server.wait_ready(60), "the server's consumers got no partitions"
+        yield server
+    finally:
+        server.stop()
+
+
+def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
+    """Every record on ``topic`` right now, read raw as any outsider could."""
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"test-reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        ends: dict[int, int] = {}
+        assignment = []
+        for partition in partitions_of(consumer, topic, timeout_s):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout_s)
+            if high > low:
+                ends[partition] = high
+                assignment.append(TopicPartition(topic, partition, low))
+        consumer.assign(assignment)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            records.append(msg)
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
+        return records
+    finally:
+        consumer.close()
+
+
+def wait_for(find: Callable[[], Any], timeout_s: float = 30.0, what: str = "it") -> Any:
+    """Poll ``find`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = find()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{what} did not happen within {timeout_s:.0f}s")
