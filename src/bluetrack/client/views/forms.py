@@ -126,6 +126,7 @@ class FormPage(QWidget):
         layout.setContentsMargins(48, 48, 48, 48)
         layout.addStretch(2)
         layout.addWidget(label("♫ BlueTrack", "brandTitle"))
+        layout.addSpacing(6)
         tagline = label(
             self.tr("Listen, and watch what everyone is listening to, live."),
             "brandTagline",
