@@ -4,6 +4,7 @@ count starts with this run and never disturbs a consumer group."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Set
@@ -31,6 +32,9 @@ class OutcomeReader:
         self._tally = tally
         self._users = users  # grows as listeners sign in; only read here
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._awaited: set[str] = set()  # event ids someone waits for (see ``expect``)
+        self._settled: set[str] = set()
         self._consumer: Consumer = make_consumer(settings, f"bt-sim-{new_client_id()}")
         try:
             # Assigned now, before the first event is sent, so none is missed.
@@ -59,13 +63,43 @@ class OutcomeReader:
                 # "logout" is the server's own event when a session ends, not one we sent
                 if play.user_id in self._users and play.operation_type != "logout":
                     self._tally.accepted()
+                    self._settle(play.event_id)
             else:
                 letter = codec.decode(msg.value(), DeadLetter, max_bytes=codec.MAX_REPLY_BYTES)
                 if letter.source_topic == Topic.SONGS_TRACKER and letter.key in self._users:
                     self._tally.rejected(letter.code.value)
+                    self._settle(_event_id_of(letter))
         except DecodeError as exc:
             log.debug("skipping an unreadable message on %s: %s", msg.topic(), exc)
+
+    def expect(self, event_id: str) -> None:
+        """Remember to note when ``event_id`` comes back, for ``settled``."""
+        with self._lock:
+            self._awaited.add(event_id)
+
+    def settled(self, event_id: str) -> bool:
+        """Whether an expected event came back accepted or refused (answered once)."""
+        with self._lock:
+            if event_id in self._settled:
+                self._settled.discard(event_id)
+                return True
+            return False
+
+    def _settle(self, event_id: str | None) -> None:
+        with self._lock:
+            if event_id in self._awaited:
+                self._awaited.discard(event_id)
+                self._settled.add(event_id)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _event_id_of(letter: DeadLetter) -> str | None:
+    """The refused event's id, from the payload the dead letter kept."""
+    try:
+        event_id = json.loads(letter.payload).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return event_id if isinstance(event_id, str) else None

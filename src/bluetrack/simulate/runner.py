@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from bluetrack.bus.keys import fetch_server_key
 from bluetrack.bus.session import Session
 from bluetrack.config import Settings
 from bluetrack.errors import BlueTrackError
-from bluetrack.protocol.envelope import utc_now
+from bluetrack.protocol.envelope import new_id, utc_now
 from bluetrack.simulate.accounts import Credentials, SessionCache, credentials_for, sign_in
 from bluetrack.simulate.exceptions import SimulationError
 from bluetrack.simulate.model import Behaviour, PlannedEvent, plan_session
@@ -42,6 +42,7 @@ from bluetrack.simulate.progress import Display, Snapshot, Tally
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # the loop wakes at least this often to refresh the display and check for stop
+DEPART_WAIT_S = 10.0  # longest wait for the server to take a listener's last event
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,13 @@ class _Listener:
     leaving: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Departure:
+    listener: _Listener
+    last_event_id: str | None
+    deadline: float
+
+
 class Simulation:
     def __init__(
         self,
@@ -106,6 +114,9 @@ class Simulation:
         self._remaining = config.listeners
         self._stopping = False
         self._fatal: BlueTrackError | None = None
+        self._departing: list[_Departure] = []  # touched by the scheduler thread only
+        self._outcome_reader: OutcomeReader | None = None
+        self._joins: list[Future[None]] = []
         self._pool = ThreadPoolExecutor(config.sign_in_workers, thread_name_prefix="sim-listener")
 
     # --- the run ---------------------------------------------------------------------------
@@ -113,13 +124,13 @@ class Simulation:
         """Run to the end of every listener's plan, or until ``stop`` is set; the final tally."""
         stop = stop or threading.Event()
         fetch_server_key(self.settings)  # fail fast, with a clear message, if no server
-        outcomes = OutcomeReader(self.settings, self.tally, self.users)
+        self._outcome_reader = OutcomeReader(self.settings, self.tally, self.users)
         try:
             self._schedule(stop, display)
         finally:
             self._wind_down()
             self._settle(display)
-            outcomes.close()
+            self._outcome_reader.close()
             for client in self._clients:
                 client.close()
             self._cache.save()
@@ -133,8 +144,9 @@ class Simulation:
         while self._remaining > 0 and not stop.is_set() and self._fatal is None:
             elapsed = time.monotonic() - began
             while joining and self.config.joined_at_s(joining[0].number) <= elapsed:
-                self._pool.submit(self._join, joining.popleft())
+                self._joins.append(self._pool.submit(self._join, joining.popleft()))
             self._send_due()
+            self._release_departures()
             if display is not None:
                 display.refresh()
             next_join = began + self.config.joined_at_s(joining[0].number) if joining else math.inf
@@ -193,19 +205,20 @@ class Simulation:
             while self._due and self._due[0][0] <= now:
                 due.append(heapq.heappop(self._due))
         for _, _, listener, event in due:
-            self._send(listener, event)
+            self._send(listener, event, last=listener.pending == 1)
             listener.pending -= 1
-            if listener.pending == 0:
-                self._pool.submit(self._leave, listener)
 
-    def _send(self, listener: _Listener, event: PlannedEvent) -> None:
+    def _send(self, listener: _Listener, event: PlannedEvent, *, last: bool) -> None:
         assert listener.session is not None
-        now = utc_now()
+        now, event_id = utc_now(), new_id()
         if event.operation == "start":
             listener.started[event.play] = now
             listener.playing = event
         elif event.operation in ("stop", "end"):
             listener.playing = None
+        if last:  # log out once the server has taken it: the GUI's race, not repeated here
+            self._outcomes().expect(event_id)
+            self._depart(listener, event_id)
         try:
             listener.client.play(
                 listener.session,
@@ -214,17 +227,37 @@ class Simulation:
                 genre=event.genre,
                 start_time=listener.started[event.play],
                 event_time=now,
+                event_id=event_id,
             )
         except BlueTrackError as exc:
             log.warning("could not send a play event: %s", exc)
             return
         self.tally.sent()
 
+    def _depart(self, listener: _Listener, last_event_id: str | None) -> None:
+        deadline = time.monotonic() + DEPART_WAIT_S
+        self._departing.append(_Departure(listener, last_event_id, deadline))
+
+    def _release_departures(self) -> None:
+        """Listeners whose last event the server has handled (or who waited enough) leave."""
+        now, waiting = time.monotonic(), []
+        outcomes = self._outcomes()
+        for d in self._departing:
+            if d.last_event_id is None or now >= d.deadline or outcomes.settled(d.last_event_id):
+                self._pool.submit(self._leave, d.listener)
+            else:
+                waiting.append(d)
+        self._departing = waiting
+
+    def _outcomes(self) -> OutcomeReader:
+        assert self._outcome_reader is not None, "only while running"
+        return self._outcome_reader
+
     def _leave(self, listener: _Listener) -> None:
         """Log out, unless the sessions are kept for the next run."""
         with self._wake:
             if listener.leaving:
-                return  # the plan ran out as the run was being stopped: leave once
+                return
             listener.leaving = True
         if listener.session is not None and not self._cache.enabled:
             try:
@@ -245,13 +278,20 @@ class Simulation:
         with self._wake:
             self._stopping = True
             self._due.clear()
+        for join in self._joins:
+            join.cancel()  # listeners still queued to join never will
         for listener in self._listeners:
             if listener.session is None or listener.pending == 0:
-                continue  # never in, or already leaving
+                continue  # never in, or already departing
+            listener.pending = 0
             if listener.playing is not None:
-                self._send(listener, _stop_of(listener.playing))
-            self._pool.submit(self._leave, listener)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+                self._send(listener, _stop_of(listener.playing), last=True)
+            else:
+                self._depart(listener, None)
+        while self._departing:
+            self._release_departures()
+            time.sleep(TICK_S / 5)
+        self._pool.shutdown(wait=True)
         for client in self._clients:
             client.flush()
 
