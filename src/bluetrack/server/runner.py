@@ -170,7 +170,10 @@ class Server:
             self._history.close(timeout_s)
         for producer in self._producers:
             producer.flush(timeout_s)
+        # Drop the clients now, not at garbage collection (when the broker may be gone).
+        self._producers.clear()
         self._threads.clear()
+        self.requests = self.plays = None
         log.info("server stopped")
 
     def wait_ready(self, timeout_s: float = 60.0) -> bool:
