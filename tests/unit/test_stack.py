@@ -69,6 +69,13 @@ def test_a_part_that_exits_while_starting_fails_with_its_last_log_line(tmp_path:
         processes.wait_ready(tmp_path, "crasher", pid, lambda: False, timeout_s=10)
 
 
+def test_the_start_failure_quotes_the_last_error_not_the_goodbye(tmp_path: Path) -> None:
+    script = "echo 'ValueError: no such store'; echo 'server stopped'; exit 1"
+    pid = processes.launch(tmp_path, spec(tmp_path, "server", "sh", "-c", script))
+    with pytest.raises(StartFailed, match="server exited while starting: ValueError: no such"):
+        processes.wait_ready(tmp_path, "server", pid, lambda: False, timeout_s=10)
+
+
 def test_a_part_that_never_gets_ready_times_out(tmp_path: Path) -> None:
     pid = processes.launch(tmp_path, spec(tmp_path, "slow", "sleep", "30"))
     try:

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from bluetrack.config import Settings
 from bluetrack.stack import processes
 
-# A program that survives this long has read its settings and connected: good enough for `up`;
-# their own logs tell the rest.
-SETTLE_S = 2.0
+# A program that survives this long has imported its code, read its settings and connected
+# (or failed to): good enough for `up`; their own logs tell the rest.
+SETTLE_S = 4.0
 
 
 def is_present(module: str) -> bool:

@@ -141,6 +141,8 @@ def format_storage(settings: Settings, properties: Path) -> None:
     log = processes.log_file(settings.home, NAME)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        out.flush()
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         raise StackError(

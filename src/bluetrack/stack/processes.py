@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from bluetrack.stack.exceptions import PortInUse, StartFailed
 
 POLL_S = 0.2
 KILL_WAIT_S = 5.0
+ERROR_LINE = re.compile(r"Error\b|Exception\b|\bERROR\b|\bFATAL\b|^panic:")
 
 # Children started by this Python process: polled so they are reaped, not left as zombies
 # that would still look alive (tests kill and restart parts within one process).
@@ -127,7 +129,7 @@ def wait_ready(
                 f"{name} exited while starting: {last_log_line(home, name)} "
                 f"(log: {log_file(home, name)})"
             )
-        if is_ready():
+        if is_ready() and is_alive(pid):  # alive again: it may have died while we checked
             return time.monotonic() - start
         if time.monotonic() - start > timeout_s:
             raise StartFailed(
@@ -158,11 +160,16 @@ def ensure_port_free(port: int, part: str, setting: str, host: str = "127.0.0.1"
 
 
 def last_log_line(home: Path, name: str) -> str:
+    """The line that most likely says why: the last error of the latest run, else its last line."""
     try:
-        lines = log_file(home, name).read_text(errors="replace").strip().splitlines()
+        text = log_file(home, name).read_text(errors="replace")
     except OSError:
         return "(no log)"
-    return lines[-1].strip() if lines else "(empty log)"
+    lines = [line.strip() for line in text.split("\n=== ")[-1].splitlines()[1:] if line.strip()]
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else "(empty log)"
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
