@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Set
+from collections.abc import Callable, Set
+from typing import Protocol
 
 from confluent_kafka import Consumer, Message
 
@@ -23,6 +24,19 @@ from bluetrack.protocol.topics import Topic
 from bluetrack.simulate.progress import Tally
 
 log = logging.getLogger(__name__)
+
+
+class Outcomes(Protocol):
+    """What the runner needs to know of the server's verdicts."""
+
+    def expect(self, event_id: str) -> None: ...
+
+    def settled(self, event_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+OutcomesFactory = Callable[[Settings, Tally, Set[str]], Outcomes]
 
 
 class OutcomeReader:

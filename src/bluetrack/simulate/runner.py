@@ -36,7 +36,7 @@ from bluetrack.protocol.envelope import new_id, utc_now
 from bluetrack.simulate.accounts import Credentials, SessionCache, credentials_for, sign_in
 from bluetrack.simulate.exceptions import SimulationError
 from bluetrack.simulate.model import Behaviour, PlannedEvent, plan_session
-from bluetrack.simulate.outcomes import OutcomeReader
+from bluetrack.simulate.outcomes import OutcomeReader, Outcomes, OutcomesFactory
 from bluetrack.simulate.progress import Display, Snapshot, Tally
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,14 @@ class Simulation:
         tally: Tally | None = None,
         *,
         client_factory: Callable[[Settings], BlueTrackClient] = BlueTrackClient,
+        outcomes_factory: OutcomesFactory = OutcomeReader,
+        preflight: Callable[[Settings], object] = fetch_server_key,
     ) -> None:
         self.settings = settings
         self.config = config
         self.tally = tally or Tally(config.listeners)
         self._cache = SessionCache(config.sessions_file)
+        self._outcomes_factory, self._preflight = outcomes_factory, preflight
         group = max(1, settings.register_per_client_per_minute)
         self._clients = [
             client_factory(settings) for _ in range(math.ceil(config.listeners / group))
@@ -115,7 +118,7 @@ class Simulation:
         self._stopping = False
         self._fatal: BlueTrackError | None = None
         self._departing: list[_Departure] = []  # touched by the scheduler thread only
-        self._outcome_reader: OutcomeReader | None = None
+        self._outcome_reader: Outcomes | None = None
         self._joins: list[Future[None]] = []
         self._pool = ThreadPoolExecutor(config.sign_in_workers, thread_name_prefix="sim-listener")
 
@@ -123,8 +126,8 @@ class Simulation:
     def run(self, stop: threading.Event | None = None, display: Display | None = None) -> Snapshot:
         """Run to the end of every listener's plan, or until ``stop`` is set; the final tally."""
         stop = stop or threading.Event()
-        fetch_server_key(self.settings)  # fail fast, with a clear message, if no server
-        self._outcome_reader = OutcomeReader(self.settings, self.tally, self.users)
+        self._preflight(self.settings)  # fail fast, with a clear message, if no server
+        self._outcome_reader = self._outcomes_factory(self.settings, self.tally, self.users)
         try:
             self._schedule(stop, display)
         finally:
@@ -249,7 +252,7 @@ class Simulation:
                 waiting.append(d)
         self._departing = waiting
 
-    def _outcomes(self) -> OutcomeReader:
+    def _outcomes(self) -> Outcomes:
         assert self._outcome_reader is not None, "only while running"
         return self._outcome_reader
 
