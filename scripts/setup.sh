@@ -105,12 +105,16 @@ install_project() {
 }
 
 # --- Kafka broker jars (Maven Central) ---------------------------------------------------------
-MVN=(mvn -B -q -Dstyle.color=never "-Dmaven.repo.local=$CACHE/m2")
+# Maven 3.8 prints bare ANSI resets even with -q -B; strip them (pipefail keeps mvn's status).
+mvn_quiet() {
+  mvn -B -q -Dstyle.color=never "-Dmaven.repo.local=$CACHE/m2" "$@" 2>&1 |
+    sed -E 's/\x1b\[[0-9;]*m//g' | { grep -v '^[[:space:]]*$' || true; }
+}
 kafka_hash() { inputs_hash "$ROOT/scripts/maven/kafka/pom.xml"; }
 
 install_kafka_jars() {
   rm -rf "$CACHE/kafka/libs"
-  "${MVN[@]}" -f "$ROOT/scripts/maven/kafka/pom.xml" dependency:copy-dependencies \
+  mvn_quiet -f "$ROOT/scripts/maven/kafka/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime "-DoutputDirectory=$CACHE/kafka/libs"
   write_stamp kafka "$(kafka_hash)"
   log "    $(find "$CACHE/kafka/libs" -name '*.jar' | wc -l) jars in .cache/kafka/libs"
@@ -128,7 +132,7 @@ install_spark_jars() {
   rm -rf "$staging" "$CACHE/spark-jars"
   mkdir -p "$CACHE/spark-jars"
   # includeScope=runtime leaves out Spark's "provided" deps (spark-sql, spark-core, ...).
-  "${MVN[@]}" -f "$ROOT/scripts/maven/spark-kafka/pom.xml" dependency:copy-dependencies \
+  mvn_quiet -f "$ROOT/scripts/maven/spark-kafka/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime "-DoutputDirectory=$staging"
   shipped="$(for jar in "$(pyspark_jars_dir)"/*.jar; do artifact_name "$(basename "$jar")"; done)"
   for jar in "$staging"/*.jar; do
