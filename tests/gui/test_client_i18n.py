@@ -35,6 +35,15 @@ def _messages(ts: Path) -> dict[tuple[str, str], ET.Element]:
     }
 
 
+def _finished(message: ET.Element) -> bool:
+    translation = message.find("translation")
+    return translation is not None and translation.get("type") not in {
+        "unfinished",
+        "obsolete",
+        "vanished",
+    }
+
+
 def _extract(tmp_path: Path, *extra: str) -> Path:
     sources = sorted(str(p) for p in CLIENT_DIR.rglob("*.py"))
     out = tmp_path / "extracted.ts"
@@ -50,12 +59,7 @@ def test_every_text_in_the_code_has_a_finished_polish_translation(tmp_path: Path
     in_code = set(_messages(_extract(tmp_path)))
     translated = _messages(I18N_DIR / "bluetrack_pl.ts")
     assert in_code - set(translated) == set(), "run lupdate and translate the new texts"
-    unfinished = [
-        key
-        for key, message in translated.items()
-        if message.find("translation") is None
-        or message.find("translation").get("type") in {"unfinished", "obsolete", "vanished"}  # type: ignore[union-attr]
-    ]
+    unfinished = [key for key, message in translated.items() if not _finished(message)]
     assert unfinished == []
 
 

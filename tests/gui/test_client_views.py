@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCharts import QHorizontalBarSeries
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
@@ -193,6 +194,7 @@ def test_chart_panel_shows_the_ranking_chosen(
     assert chart_panel.ranking == "all_time"
     assert chart_panel.genres_shown() == [e.genre for e in chart.all_time.entries]
     series = chart_panel.view.chart().series()[0]
+    assert isinstance(series, QHorizontalBarSeries)
     counts = [series.barSets()[0].at(i) for i in range(5)]
     assert counts == [float(e.count) for e in reversed(chart.all_time.entries)]  # top on top
     assert chart.computed_at.astimezone().strftime("%H:%M:%S") in chart_panel.caption.text()
