@@ -1,0 +1,322 @@
+"""The whole system: simulated listeners -> server -> Spark processor -> charts.
+
+Twenty listeners with a fixed seed play for 40 s (compressed plays) through the real server
+(in this process) into the real processor (a child process, as `bluetrack up` runs it). Then
+every chart the processor published must equal what the reference rules
+(``core.charts.ReferenceCharts``) give for the events the server accepted, batched exactly as
+the processor batched them.
+
+What is deterministic, and so asserted exactly: given the records on
+``songs_tracker_accepted`` and the batch boundaries, each chart. The boundaries are Spark's
+choice (trigger timing); they are read back from its checkpoint's offset log (one file per
+batch, the Kafka end offsets of that batch). Which events the listeners send, and when, vary
+with timing, so of the run itself only invariants are asserted (all accepted, none refused).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from bluetrack.bus.assign import assign_at_end, partitions_of
+from bluetrack.config import Settings
+from bluetrack.core.charts import PlayRecord, ReferenceCharts
+from bluetrack.core.rules import Rules
+from bluetrack.protocol import codec
+from bluetrack.protocol.charts import ChartMessage
+from bluetrack.protocol.envelope import utc_now
+from bluetrack.protocol.messages import Shelf, TrackSummary
+from bluetrack.protocol.plays import AcceptedPlay
+from bluetrack.protocol.topics import Topic
+from bluetrack.server.context import TrackFacts
+from bluetrack.server.runner import Server, stores_for
+from bluetrack.simulate.runner import RunConfig, Simulation
+from bluetrack.stack import apps, processes
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.integration,
+    pytest.mark.spark,
+    pytest.mark.slow,
+]
+
+SEED = 2024
+LISTENERS = 20
+RUN_S = 40.0
+SPEED = 10.0
+PROCESSOR_START_S = 180.0  # JVM, Spark session, Kafka source, first batch
+CATCH_UP_S = 90.0
+
+
+# --- a catalogue with more genres than a Top 5 ---------------------------------------------
+class Catalogue:
+    """Twelve genres of ten tracks, 1-4 minutes long: enough for the Top-5 cut to matter."""
+
+    GENRES = tuple(f"genre-{name}" for name in "abcdefghijkl")
+
+    def __init__(self) -> None:
+        self.shelves = {
+            genre: [
+                TrackSummary(
+                    track_id=f"{genre}-{i:02d}",
+                    name=f"Track {i}",
+                    artists=["Band"],
+                    album="Album",
+                    duration_ms=60_000 + 20_000 * i + 137 * g,
+                    genres=[genre],
+                )
+                for i in range(10)
+            ]
+            for g, genre in enumerate(self.GENRES)
+        }
+
+    def random_shelves(self, n_genres: int, per_genre: int, rng: random.Random) -> list[Shelf]:
+        genres = rng.sample(self.GENRES, min(n_genres, len(self.GENRES)))
+        return [
+            Shelf(genre=g, tracks=rng.sample(self.shelves[g], min(per_genre, 10))) for g in genres
+        ]
+
+    def track_index(self) -> dict[str, TrackFacts]:
+        return {
+            t.track_id: TrackFacts(t.duration_ms, frozenset(t.genres))
+            for tracks in self.shelves.values()
+            for t in tracks
+        }
+
+
+# --- reading topics and the processor's checkpoint -------------------------------------------
+@dataclass(frozen=True)
+class Accepted:
+    partition: int
+    offset: int
+    play: AcceptedPlay
+
+
+def read_accepted(settings: Settings, timeout_s: float = 30.0) -> list[Accepted]:
+    """Every record on songs_tracker_accepted now, with its partition and offset."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"e2e-{uuid.uuid4().hex}"})
+    try:
+        ends, assignment = {}, []
+        for p in partitions_of(consumer, Topic.PLAYS_ACCEPTED, timeout_s):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(Topic.PLAYS_ACCEPTED, p), timeout_s
+            )
+            if high > low:
+                ends[p] = high
+                assignment.append(TopicPartition(Topic.PLAYS_ACCEPTED, p, low))
+        consumer.assign(assignment)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            records.append(Accepted(partition, offset, codec.decode(msg.value(), AcceptedPlay)))
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
+        assert not ends, f"could not read songs_tracker_accepted to its end: {ends}"
+        return records
+    finally:
+        consumer.close()
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "e2e-ends"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            for p in partitions_of(consumer, topic, 10)
+        }
+    finally:
+        consumer.close()
+
+
+def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[int, int]:
+    """The Kafka end offsets of a batch, from Spark's offset log (``offsets/<batch id>``).
+
+    The file is a version line, the batch metadata, then one line per source; ours is the
+    JSON object keyed by the topic name (the other source is the tick generator).
+    """
+    lines = (checkpoint / "spark" / "offsets" / str(batch_id)).read_text().splitlines()
+    for line in lines[2:]:
+        try:
+            source = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(source, dict) and Topic.PLAYS_ACCEPTED in source:
+            return {int(p): int(o) for p, o in source[Topic.PLAYS_ACCEPTED].items()}
+    raise AssertionError(f"no {Topic.PLAYS_ACCEPTED} offsets in batch {batch_id}: {lines}")
+
+
+class ChartCollector:
+    """Every chart published on top_genres from now on, by batch id (repeats dropped)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.charts: dict[int, ChartMessage] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {**settings.kafka_client_config(), "group.id": f"e2e-{uuid.uuid4().hex}"}
+        )
+        assign_at_end(self._consumer, [Topic.TOP_GENRES], 10)
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                chart = codec.decode(msg.value(), ChartMessage, max_bytes=codec.MAX_REPLY_BYTES)
+                self.charts.setdefault(chart.batch_id, chart)
+        self._consumer.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def wait_for(condition: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
+# --- the system under test ------------------------------------------------------------------
+@pytest.fixture
+def e2e_settings(stack_settings: Settings, mongo_db: Any, tmp_path: Path) -> Settings:
+    return stack_settings.model_copy(
+        update={
+            "home": tmp_path / "home",
+            "mongodb_db": mongo_db.name,
+            "bcrypt_cost": 4,
+            "request_timeout_s": 20.0,
+            "checkpoint_dir": tmp_path / "checkpoint",
+            "trigger_s": 2.0,
+            "window_s": 20,  # shorter than the run, so trending and all time differ
+            "watermark_s": 5,
+            "qualify_rule": "spotify",
+        }
+    )
+
+
+@pytest.fixture
+def charts(e2e_settings: Settings) -> Iterator[ChartCollector]:
+    collector = ChartCollector(e2e_settings)  # before the processor publishes anything
+    yield collector
+    collector.close()
+
+
+@pytest.fixture
+def processor(e2e_settings: Settings, charts: ChartCollector) -> Iterator[None]:
+    if not apps.is_present("bluetrack.processor"):
+        pytest.skip("the processor has no `python -m bluetrack.processor` yet")
+    home = e2e_settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    apps.start(e2e_settings, "processor", "bluetrack.processor")
+    try:
+        wait_for(lambda: charts.charts, PROCESSOR_START_S, "the processor's first chart")
+        yield
+    finally:
+        processes.stop(home, "processor", 30.0)
+
+
+@pytest.fixture
+def server(e2e_settings: Settings, mongo_db: Any) -> Iterator[Server]:
+    running = Server(e2e_settings, stores=lambda _: stores_for(mongo_db, Catalogue()))
+    running.start()
+    try:
+        assert running.wait_ready(60), "the server's consumers got no partitions"
+        yield running
+    finally:
+        running.stop()
+
+
+def reference_charts(
+    records: Sequence[Accepted], checkpoint: Path, batch_ids: Sequence[int], rules: Rules
+) -> dict[int, ChartMessage]:
+    """What the rules say each batch's chart is, replaying the processor's batches."""
+    reference = ReferenceCharts(rules)
+    expected: dict[int, ChartMessage] = {}
+    done: dict[int, int] = {}  # partition -> end offset of the batches stepped so far
+    for batch_id in batch_ids:
+        ends = batch_end_offsets(checkpoint, batch_id)
+        batch = [
+            PlayRecord.from_accepted(r.play)
+            for r in records
+            if done.get(r.partition, 0) <= r.offset < ends.get(r.partition, 0)
+        ]
+        snapshot = reference.step(batch, batch_id)
+        expected[batch_id] = snapshot.to_message(batch_id, utc_now(), rules.qualify_rule)
+        done = ends
+    return expected
+
+
+def comparable(chart: ChartMessage) -> dict[str, Any]:
+    """A chart without the fields that say when it was computed."""
+    fields = chart.model_dump(mode="json", exclude={"computed_at"})
+    if chart.watermark is None:  # no event yet: chart_time is the computation time
+        fields.pop("chart_time")
+    return fields
+
+
+def test_published_charts_equal_the_reference_over_the_accepted_events(
+    e2e_settings: Settings, charts: ChartCollector, processor: None, server: Server
+) -> None:
+    simulation = Simulation(
+        e2e_settings,
+        RunConfig(
+            listeners=LISTENERS, rate=10.0, duration_s=RUN_S, seed=SEED, speed=SPEED, settle_s=30
+        ),
+    )
+    outcome = simulation.run()
+
+    # The run: everyone in, every event verified and accepted, everyone out.
+    assert outcome.joined == outcome.finished == LISTENERS
+    assert outcome.sent > 2 * LISTENERS
+    assert outcome.rejected == 0, outcome.rejected_by_code
+    assert outcome.accepted == outcome.sent
+
+    # Let the processor read to the end of songs_tracker_accepted (logouts included).
+    ends = end_offsets(e2e_settings, Topic.PLAYS_ACCEPTED)
+    checkpoint = e2e_settings.processor_checkpoint_dir
+
+    def caught_up() -> bool:
+        return any(
+            batch_end_offsets(checkpoint, b) == ends
+            for b in sorted(charts.charts, reverse=True)[:3]
+        )
+
+    wait_for(caught_up, CATCH_UP_S, "the processor reading every accepted play")
+    records = read_accepted(e2e_settings)
+    ours = [r for r in records if r.play.user_id in simulation.users]
+    assert sum(r.play.operation_type != "logout" for r in ours) == outcome.accepted
+    assert {r.play.user_id for r in ours if r.play.operation_type == "logout"} == simulation.users
+
+    # Every chart, batch by batch, equals the reference over the same records.
+    batch_ids = sorted(charts.charts)
+    assert batch_ids == list(range(len(batch_ids))), "a batch's chart is missing"
+    rules = Rules(
+        window_s=e2e_settings.window_s,
+        watermark_s=e2e_settings.watermark_s,
+        qualify_rule=e2e_settings.qualify_rule,
+    )
+    expected = reference_charts(records, checkpoint, batch_ids, rules)
+    for batch_id in batch_ids:
+        assert comparable(charts.charts[batch_id]) == comparable(expected[batch_id]), batch_id
+
+    # And the charts say something: plays qualified, and everyone has left.
+    final = charts.charts[batch_ids[-1]]
+    assert sum(e.count for e in final.all_time.entries) >= LISTENERS // 2
+    assert final.now.entries == []  # everyone logged out
