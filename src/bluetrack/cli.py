@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "bluetrack.stack.commands",
     "bluetrack.client.commands",
     "bluetrack.simulate.commands",
+    "bluetrack.server.commands",
 ]
 
 

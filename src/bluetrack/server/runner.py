@@ -26,6 +26,7 @@ from bluetrack.protocol.messages import ServerKey
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import ServerContext, SongSource, TrackFacts
 from bluetrack.server.exceptions import ServerError
+from bluetrack.server.handlers import REGISTRY, Handler
 from bluetrack.server.plays import PlayVerifier
 from bluetrack.server.plays_loop import HistoryWriter, PlaysLoop
 from bluetrack.server.request_loop import RequestLoop
@@ -105,9 +106,11 @@ class Server:
         requests_group: str = REQUESTS_GROUP,
         plays_group: str = PLAYS_GROUP,
         stores: Callable[[Settings], Stores] = open_stores,
+        registry: Mapping[Topic, Handler] = REGISTRY,
     ) -> None:
         self.settings = settings
         self._open_stores = stores
+        self._registry = registry
         self._requests_group = requests_group
         self._plays_group = plays_group
         self._stop = threading.Event()
@@ -135,7 +138,7 @@ class Server:
         self._history = HistoryWriter(stores.history)
         self._history.start()
         self.requests = RequestLoop(
-            ServerService(ctx),
+            ServerService(ctx, self._registry),
             make_consumer(self.settings, self._requests_group),
             request_producer,
             workers=self.settings.server_workers,

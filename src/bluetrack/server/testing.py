@@ -65,13 +65,12 @@ class FakeSongs:
             for i in range(per_genre_tracks)
         ]
 
+        self._by_genre = {g: [t for t in self.tracks if g in t.genres] for g in GENRES}
+
     def random_shelves(self, n_genres: int, per_genre: int, rng: random.Random) -> list[Shelf]:
         chosen = rng.sample(GENRES, min(n_genres, len(GENRES)))
         return [
-            Shelf(
-                genre=genre,
-                tracks=rng.sample([t for t in self.tracks if genre in t.genres], per_genre),
-            )
+            Shelf(genre=genre, tracks=rng.sample(self._by_genre[genre], per_genre))
             for genre in chosen
         ]
 
