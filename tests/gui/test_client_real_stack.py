@@ -145,13 +145,21 @@ def _log_in(qtbot: QtBot, client: Client, login: str, *, remember: bool = False)
 
 def _accepted(settings: Settings, event_ids: set[str], timeout_s: float = 30.0) -> list[str]:
     """The operations the server accepted for ``event_ids``, read from the accepted-plays topic."""
+    return _operations_on(settings, Topic.PLAYS_ACCEPTED, AcceptedPlay, event_ids, timeout_s)
+
+
+def _operations_on(
+    settings: Settings,
+    topic: Topic,
+    model: type[AcceptedPlay] | type[PlayEvent],
+    event_ids: set[str],
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """The operation of each of ``event_ids`` found on ``topic`` (in event id order)."""
     consumer = Consumer({**settings.kafka_client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
     try:
         consumer.assign(
-            [
-                TopicPartition(Topic.PLAYS_ACCEPTED, p, 0)
-                for p in partitions_of(consumer, Topic.PLAYS_ACCEPTED, timeout_s)
-            ]
+            [TopicPartition(topic, p, 0) for p in partitions_of(consumer, topic, timeout_s)]
         )
         found: dict[str, str] = {}
         deadline = utc_now().timestamp() + timeout_s
@@ -159,7 +167,7 @@ def _accepted(settings: Settings, event_ids: set[str], timeout_s: float = 30.0) 
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            play = codec.decode(msg.value(), AcceptedPlay, max_bytes=codec.MAX_REPLY_BYTES)
+            play = codec.decode(msg.value(), model, max_bytes=codec.MAX_REPLY_BYTES)
             if play.event_id in event_ids:
                 found[play.event_id] = play.operation_type
         return [found[e] for e in sorted(found)]
@@ -276,3 +284,35 @@ def test_the_chart_panel_updates_when_a_chart_arrives(
         flush(producer, 10)
     assert panel.genres_shown() == [e.genre for e in chart.now.entries]
     assert chart.computed_at.astimezone().strftime("%H:%M:%S") in panel.caption.text()
+
+
+@pytest.mark.slow
+def test_a_broker_outage_is_shown_and_the_client_recovers_by_itself(
+    qtbot: QtBot, real_client: Callable[[], Client], settings: Settings, stack_control: Any
+) -> None:
+    client = real_client()
+    client.start()
+    name = _name()
+    _register(qtbot, client, name)
+    _log_in(qtbot, client, name)
+    status = client.window.status_text
+    qtbot.waitUntil(lambda: status.accessibleName() == "Connected", timeout=REPLY_MS)
+
+    stack_control.stop("kafka")
+    qtbot.waitUntil(
+        lambda: status.accessibleName() == "Can't reach the message broker. Retrying…",
+        timeout=REPLY_MS,
+    )
+    panel = client.window.main_page.chart
+    panel.buttons.buttons()[1].click()  # the window still answers
+    assert panel.ranking == "trending"
+
+    stack_control.start("kafka")
+    qtbot.waitUntil(lambda: status.accessibleName() == "Connected", timeout=FIRST_REPLY_MS)
+    tile = client.window.main_page.shelves.tiles()[0]
+    with qtbot.waitSignal(client.controller.play_sent, timeout=FIRST_REPLY_MS) as sent:
+        tile.toggled.emit(tile.track, tile.genre)
+    # Delivered to Kafka once it was back (the server's own recovery is tested elsewhere).
+    assert _operations_on(settings, Topic.SONGS_TRACKER, PlayEvent, {sent.args[0].event_id}) == [
+        "start"
+    ]

@@ -86,6 +86,7 @@ class ClientController(QObject):
         self._broker_error: GatewayError | None = None
         self._shut_down = False
         self._link_known = False  # until the chart feed has tried the broker once
+        self._last_status = ""
         self._retry = QTimer(self, interval=round(retry_s * 1000))
         self._retry.timeout.connect(self._recover)
         self._wire_views()
@@ -411,7 +412,10 @@ class ClientController(QObject):
             self.window.set_status(wording.connection_status(error, retrying), trouble=True)
         if self._has_retries() and (error is not None) and not self._retry.isActive():
             self._retry.start()
-        self.status_changed.emit(self.window.status_text.accessibleName())
+        shown = self.window.status_text.accessibleName()
+        if shown != self._last_status:
+            self._last_status = shown
+            self.status_changed.emit(shown)
 
     @Slot()
     def _recover(self) -> None:

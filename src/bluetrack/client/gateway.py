@@ -9,22 +9,31 @@ protocol messages for unit tests and screenshots. Every bus failure becomes a
 from __future__ import annotations
 
 import contextlib
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Literal, Protocol, TypeVar, cast
 
+from confluent_kafka import Consumer
+
 from bluetrack.bus.api import BlueTrackClient
+from bluetrack.bus.assign import partitions_of
 from bluetrack.bus.charts import ChartFeed
 from bluetrack.bus.exceptions import BusError, BusUnavailable, RequestFailed, RequestTimeout
+from bluetrack.bus.kafka import make_consumer
 from bluetrack.bus.session import Session
 from bluetrack.client.exceptions import FailureKind, GatewayError
 from bluetrack.config import Settings
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.messages import RegisterReply, SessionAuthReply, Shelf, TrackSummary
 from bluetrack.protocol.plays import PlayEvent
+from bluetrack.protocol.topics import Topic
 
 PlayOperation = Literal["start", "stop", "end"]
+PROBE_EVERY_S = 5.0  # how often the chart feed checks the broker is still there
+PROBE_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
@@ -170,7 +179,7 @@ class BusGateway:
 
     def open_chart_feed(self) -> ChartSource:
         with _translated_failures():
-            return _GuardedFeed(ChartFeed(self._settings))
+            return _GuardedFeed(self._settings)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -180,14 +189,36 @@ class BusGateway:
 
 
 class _GuardedFeed:
-    """A chart feed whose bus failures arrive as GatewayError, like every other call."""
+    """A chart feed whose bus failures arrive as GatewayError, like every other call.
 
-    def __init__(self, feed: ChartSource) -> None:
-        self._feed = feed
+    A consumer's poll() stays silent while the broker is down (librdkafka keeps retrying),
+    so every ``probe_every_s`` a metadata request checks the broker is still there: that is
+    what lets the status line say "can't reach the broker" while the user is just watching.
+    """
+
+    def __init__(self, settings: Settings, probe_every_s: float = PROBE_EVERY_S) -> None:
+        self._settings = settings
+        self._feed = ChartFeed(settings)
+        self._probe_every_s = probe_every_s
+        self._probe: Consumer | None = None
+        self._next_probe = 0.0
 
     def poll(self, timeout: float) -> ChartMessage | None:
         with _translated_failures():
+            self._check_broker()
             return self._feed.poll(timeout)
+
+    def _check_broker(self) -> None:
+        if time.monotonic() < self._next_probe:
+            return
+        if self._probe is None:
+            self._probe = make_consumer(self._settings, f"bt-probe-{uuid.uuid4().hex}")
+        wait_s = min(PROBE_TIMEOUT_S, self._settings.request_timeout_s)
+        partitions_of(self._probe, Topic.TOP_GENRES, wait_s)  # BusUnavailable when away
+        self._next_probe = time.monotonic() + self._probe_every_s
 
     def close(self) -> None:
         self._feed.close()
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None

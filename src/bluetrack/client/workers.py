@@ -211,13 +211,16 @@ class ChartWorker(QObject):
         except Exception as exc:
             self.link_changed.emit(_as_gateway_error(exc))
             return None
-        self.link_changed.emit(None)
         return feed
 
     def _follow(self, feed: ChartSource) -> None:
+        live = False
         try:
             while not self._stop.is_set():
                 chart = feed.poll(self._poll_s)
+                if not live:  # the feed connects lazily: only a poll that worked proves it
+                    live = True
+                    self.link_changed.emit(None)
                 if chart is not None:
                     self.chart_arrived.emit(chart)
         except Exception as exc:
