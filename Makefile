@@ -20,7 +20,7 @@ setup: ## install everything the stack and tests need (idempotent, cached in .ca
 run: setup ## set up, start the local stack in the background, show it
 	$(BLUETRACK) up
 	$(BLUETRACK) status
-	# TODO(issue 4): run the simulator/client demo here once they exist.
+	$(BLUETRACK) demo
 
 # Lint, types and tests all run even if one fails, so one CI run reports every problem.
 test: setup ## set up, then lint, typecheck and pytest (all of them, even after a failure)
