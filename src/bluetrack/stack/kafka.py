@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -138,16 +137,11 @@ def format_storage(settings: Settings, properties: Path) -> None:
         "-c",
         str(properties),
     )
-    log = processes.log_file(settings.home, NAME)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
-        out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
+    step = "formatting storage"
+    if processes.run_logged(settings.home, NAME, step, command, settings.start_timeout_s) != 0:
         raise StackError(
             f"formatting Kafka storage failed: {processes.last_log_line(settings.home, NAME)} "
-            f"(log: {log})"
+            f"(log: {processes.log_file(settings.home, NAME)})"
         )
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from bluetrack.stack.exceptions import PortInUse, StartFailed
 
@@ -46,15 +47,34 @@ def log_file(home: Path, name: str) -> Path:
     return home / "logs" / f"{name}.log"
 
 
+def _open_log(home: Path, name: str, argv: tuple[str, ...]) -> BinaryIO:
+    """The part's log, opened for appending, with a header line marking this run."""
+    log = log_file(home, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = log.open("ab")
+    out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
+    out.flush()
+    return out
+
+
+def run_logged(home: Path, name: str, what: str, argv: tuple[str, ...], timeout_s: float) -> int:
+    """Run a one-off step of part ``name`` (``what``: "formatting storage") into its log."""
+    with _open_log(home, name, argv) as out:
+        try:
+            return subprocess.run(
+                argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False
+            ).returncode
+        except subprocess.TimeoutExpired:
+            raise StartFailed(
+                f"{name}: {what} took over {timeout_s:.0f}s (log: {log_file(home, name)})"
+            ) from None
+
+
 def launch(home: Path, spec: ProcessSpec) -> int:
     """Start ``spec`` in the background, appending its output to its log file."""
-    log = log_file(home, spec.name)
-    log.parent.mkdir(parents=True, exist_ok=True)
     pid_file(home, spec.name).parent.mkdir(parents=True, exist_ok=True)
     spec.cwd.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(spec.argv)}\n".encode())
-        out.flush()
+    with _open_log(home, spec.name, spec.argv) as out:
         proc = subprocess.Popen(
             spec.argv,
             cwd=spec.cwd,
