@@ -183,14 +183,15 @@ class Simulation:
         )
         ready = time.monotonic()
         with self._wake:
-            if not self._stopping:
+            scheduled = bool(plan) and not self._stopping  # else nothing to do but leave
+            if scheduled:
                 listener.pending = len(plan)
                 for event in plan:
                     heapq.heappush(
                         self._due, (ready + event.at_s, next(self._order), listener, event)
                     )
                 self._wake.notify()
-        if not plan or self._stopping:
+        if not scheduled:
             self._leave(listener)
 
     def _failed(self, listener: _Listener, exc: BlueTrackError) -> None:
