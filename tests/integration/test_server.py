@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -157,6 +158,42 @@ def test_login_at_the_configured_bcrypt_cost(
         server.ctx.passwords = fast
     stored = db.users.find_one({"username": name})
     assert base64.b64decode(stored["password_hash"]).startswith(f"$2b${cost:02d}$".encode())
+
+
+def test_slow_logins_do_not_stall_songs(
+    settings: Settings, clients: list[BlueTrackClient], server: Server
+) -> None:
+    """Sixteen logins at the configured cost are in flight; songs still come back at once."""
+    assert server.ctx is not None
+    fast_hasher = server.ctx.passwords
+    server.ctx.passwords = PasswordHasher(Settings().bcrypt_cost)
+    loggers = [BlueTrackClient(settings) for _ in range(4)]
+    reader = BlueTrackClient(settings)
+    clients.extend([*loggers, reader])
+    try:
+        name, _ = register(reader)
+        session = reader.login(name, PASSWORD)
+        logins_done: list[float] = []
+
+        def login_four_times(client: BlueTrackClient) -> None:
+            for _ in range(4):
+                client.login(name, PASSWORD)
+            logins_done.append(time.monotonic())
+
+        threads = [threading.Thread(target=login_four_times, args=(c,)) for c in loggers]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # the logins are queued and hashing now
+        began = time.monotonic()
+        assert len(reader.songs(session)) == settings.songs_genres
+        songs_done = time.monotonic()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        server.ctx.passwords = fast_hasher
+    assert len(logins_done) == 4
+    assert songs_done < min(logins_done), "songs waited for the logins"
+    assert songs_done - began < 2.0
 
 
 # --- sessions ---------------------------------------------------------------------------------

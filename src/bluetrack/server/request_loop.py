@@ -1,8 +1,9 @@
 """The request consumer: requests handled concurrently, offsets committed in order.
 
-bcrypt at cost 12 takes ~250 ms, so requests run in a pool of ``server_workers`` threads
-(bcrypt releases the GIL): a slow login never delays a songs_update behind it. The loop
-thread only polls, hands out work, serves delivery callbacks and commits.
+bcrypt at cost 12 takes ~250 ms, so requests run in worker pools (bcrypt releases the GIL),
+one lane for password hashing and one for everything else (``lanes``): a burst of logins
+never delays a songs_update. The loop thread only polls, hands out work, pauses a full
+lane's topics, serves delivery callbacks and commits what is finished.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from bluetrack.protocol.registry import EXCHANGES
 from bluetrack.server.delivery import produce_all
+from bluetrack.server.lanes import Lane, Lanes
 from bluetrack.server.offsets import OffsetTracker
 from bluetrack.server.service import ServerService
 
@@ -39,10 +41,11 @@ class RequestLoop:
         self._consumer = consumer
         self._producer = producer
         self._stop = stop
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
-        # Enough queued work to keep every worker busy, not so much that a rebalance
-        # waits on a long tail.
-        self._slots = threading.BoundedSemaphore(workers * 4)
+        self._lanes = Lanes.for_workers(workers)
+        self._pools = {
+            lane.name: ThreadPoolExecutor(lane.workers, thread_name_prefix=f"{lane.name}-request")
+            for lane in (self._lanes.slow, self._lanes.fast)
+        }
         self._offsets = OffsetTracker()
         self._last_error = ""
         self.handled = 0
@@ -50,13 +53,14 @@ class RequestLoop:
 
     def run(self) -> None:
         self._consumer.subscribe(
-            REQUEST_TOPICS, on_assign=lambda *_: self.assigned.set(), on_revoke=self._on_revoke
+            REQUEST_TOPICS, on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         try:
             while not self._stop.is_set():
                 self._poll_once()
         finally:
-            self._pool.shutdown(wait=True)
+            for pool in self._pools.values():
+                pool.shutdown(wait=True)
             self._producer.flush(10)
             self._commit()
             self._consumer.close()
@@ -68,6 +72,7 @@ class RequestLoop:
         if first is not None:
             for msg in [first, *self._consumer.consume(DRAIN_BATCH, 0)]:
                 self._dispatch(msg)
+        self._apply_backpressure()
         self._producer.poll(0)
         self._commit()
 
@@ -76,12 +81,12 @@ class RequestLoop:
             self._log_consumer_error(msg.error())
             return
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        lane = self._lanes.route(topic)
+        self._lanes.started(lane)
         self._offsets.started(topic, partition, offset)
-        while not self._slots.acquire(timeout=0.1):
-            self._producer.poll(0)  # serve deliveries: they free slots
-        self._pool.submit(self._handle, msg, topic, partition, offset)
+        self._pools[lane.name].submit(self._handle, msg, lane, topic, partition, offset)
 
-    def _handle(self, msg: Any, topic: str, partition: int, offset: int) -> None:
+    def _handle(self, msg: Any, lane: Lane, topic: str, partition: int, offset: int) -> None:
         def delivered(ok: bool) -> None:
             # A reply that cannot be delivered is logged by the countdown; re-handling the
             # request would not help a client that has long timed out.
@@ -98,7 +103,17 @@ class RequestLoop:
             log.exception("request at %s[%s]@%s could not be handled", topic, partition, offset)
             self._offsets.finished(topic, partition, offset)
         finally:
-            self._slots.release()
+            self._lanes.finished(lane)
+
+    def _apply_backpressure(self) -> None:
+        """Full lane: stop fetching its topics (the work waits in Kafka, not in memory)."""
+        for lane in self._lanes.to_pause():
+            self._consumer.pause(self._partitions_of(lane))
+        for lane in self._lanes.to_resume():
+            self._consumer.resume(self._partitions_of(lane))
+
+    def _partitions_of(self, lane: Lane) -> list[TopicPartition]:
+        return [tp for tp in self._consumer.assignment() if self._lanes.route(tp.topic) is lane]
 
     def _commit(self) -> None:
         offers = self._offsets.committable()
@@ -114,6 +129,10 @@ class RequestLoop:
         if str(error) != self._last_error:
             self._last_error = str(error)
             log.warning("request consumer: %s", error)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._lanes.forget_pauses()
+        self.assigned.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish and commit what we hold before another process takes it over."""
