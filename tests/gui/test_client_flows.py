@@ -208,7 +208,7 @@ def test_a_remembered_session_is_resumed_at_start(
     assert client.window.current_page() is client.window.main_page
 
 
-def test_an_expired_remembered_session_is_forgotten(
+def test_an_ended_remembered_session_is_forgotten(
     qtbot: QtBot,
     make_client: Callable[..., Client],
     gateway: RecordedGateway,
@@ -216,7 +216,7 @@ def test_an_expired_remembered_session_is_forgotten(
     config_dir: Path,
 ) -> None:
     _remember(recording, config_dir)
-    gateway.fail_next("validate", recording.error("session_auth_response.session_expired"))
+    gateway.fail_next("validate", recording.error("session_auth_response.invalid_session"))
     client = make_client()
     with qtbot.waitSignal(client.controller.requests.failed, timeout=5_000):
         client.start()
@@ -249,7 +249,7 @@ def test_an_expired_session_while_browsing_returns_to_login(
     qtbot: QtBot, client: Client, gateway: RecordedGateway, recording: Recording
 ) -> None:
     _log_in(qtbot, client)
-    gateway.fail_next("songs", recording.error("session_auth_response.session_expired"))
+    gateway.fail_next("songs", recording.error("session_auth_response.invalid_session"))
     with qtbot.waitSignal(client.controller.logged_out, timeout=5_000):
         client.window.main_page.refresh_button.click()
     assert "log in again" in client.window.login_page.message.text()

@@ -16,6 +16,7 @@ from bluetrack.client.i18n import choose_language
 from bluetrack.client.player import Player, PlayIntent
 from bluetrack.client.recorded import Recording
 from bluetrack.client.session_store import SessionStore
+from bluetrack.client.views.style import genre_label
 from bluetrack.protocol.errors import ErrorCode, ErrorInfo
 from bluetrack.protocol.messages import TrackSummary
 
@@ -162,3 +163,11 @@ def test_language_comes_from_settings_then_locale(
     configured: str | None, locale: str, expected: str
 ) -> None:
     assert choose_language(configured, QLocale(locale)) == expected
+
+
+@pytest.mark.parametrize(
+    ("slug", "label"),
+    [("drum-and-bass", "Drum and Bass"), ("edm", "EDM"), ("r-n-b", "R&B"), ("k-pop", "K-Pop")],
+)
+def test_genres_are_shown_as_people_write_them(slug: str, label: str) -> None:
+    assert genre_label(slug) == label

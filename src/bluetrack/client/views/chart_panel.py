@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from bluetrack.client.views.style import ACCENT, MUTED
+from bluetrack.client.views.style import ACCENT, MUTED, genre_label
 from bluetrack.client.views.widgets import label, named
 from bluetrack.protocol.charts import ChartMessage, Ranking
 
@@ -163,7 +163,7 @@ def _bar_chart(ranking: Ranking) -> QChart:
     chart.setMargins(QMargins(0, 0, 0, 0))
     chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
     genres = QBarCategoryAxis()
-    genres.append([entry.genre for entry in entries])
+    genres.append([genre_label(entry.genre) for entry in entries])
     genres.setGridLineVisible(False)
     genres.setLineVisible(False)
     label_font = QFont()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bluetrack.client.views.style import format_duration
+from bluetrack.client.views.style import format_duration, genre_label
 from bluetrack.client.views.widgets import ElidedLabel, label, named
 from bluetrack.protocol.messages import TrackSummary
 
@@ -65,7 +65,7 @@ class PlayerBar(QFrame):
     def show_track(self, track: TrackSummary, genre: str) -> None:
         self.title.set_full_text(track.name or self.tr("Untitled"))
         self.artists.set_full_text(", ".join(track.artists) or self.tr("Unknown artist"))
-        self.genre.setText(genre)
+        self.genre.setText(genre_label(genre))
         self.stop_button.setEnabled(True)
         self.show_progress(0, track.duration_ms)
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bluetrack.client.views.style import format_duration
+from bluetrack.client.views.style import format_duration, genre_label
 from bluetrack.client.views.widgets import ElidedLabel, label, named, repolish
 from bluetrack.protocol.messages import Shelf, TrackSummary
 
@@ -104,7 +104,7 @@ class ShelfRow(QWidget):
         self.genre = shelf.genre
         self.tiles = [TrackTile(track, shelf.genre) for track in shelf.tracks]
         header = QHBoxLayout()
-        header.addWidget(label(shelf.genre.replace("-", " ").title(), "shelfTitle"))
+        header.addWidget(label(genre_label(shelf.genre), "shelfTitle"))
         count = self.tr("%n track(s)", "", len(self.tiles))
         header.addWidget(label(count, "shelfCount"))
         header.addStretch(1)

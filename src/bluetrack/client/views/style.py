@@ -133,3 +133,29 @@ def format_duration(ms: int) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# Dataset genres are slugs ("drum-and-bass", "r-n-b"); these do not title-case well.
+_GENRE_LABELS = {
+    "edm": "EDM",
+    "mpb": "MPB",
+    "idm": "IDM",
+    "r-n-b": "R&B",
+    "rock-n-roll": "Rock 'n' Roll",
+    "j-pop": "J-Pop",
+    "j-rock": "J-Rock",
+    "j-dance": "J-Dance",
+    "j-idol": "J-Idol",
+    "k-pop": "K-Pop",
+    "hip-hop": "Hip-Hop",
+    "trip-hop": "Trip-Hop",
+}
+
+
+def genre_label(genre: str) -> str:
+    """A genre slug as people write it: "drum-and-bass" -> "Drum and Bass", "edm" -> "EDM"."""
+    if genre in _GENRE_LABELS:
+        return _GENRE_LABELS[genre]
+    small = {"and", "n"}
+    words = genre.replace("-", " ").split()
+    return " ".join(w if w in small else w.capitalize() for w in words)
