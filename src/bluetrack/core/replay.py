@@ -35,8 +35,11 @@ class ReplayGuard:
         self.evicted = 0  # ids forgotten early because of max_entries
 
     def seen(self, item: str) -> bool:
-        # Newest first: a replay is most likely to be recent.
-        return any(item in ids for _, ids in reversed(self._buckets))
+        # Newest first: a replay is most likely to be recent. (A loop: this runs per event.)
+        for _, ids in reversed(self._buckets):  # noqa: SIM110 (no generator per event)
+            if item in ids:
+                return True
+        return False
 
     def remember(self, item: str) -> None:
         now = self._clock()

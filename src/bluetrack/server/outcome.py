@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bluetrack.protocol.envelope import Reply
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """One record to produce. A tuple: the plays path builds 50k of these a second."""
+
     topic: str
     key: str | None
     value: bytes
