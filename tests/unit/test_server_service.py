@@ -98,3 +98,19 @@ def test_a_crashing_handler_gives_internal_error_without_a_trace() -> None:
     reply = decode(records[0].value, RegisterReply)
     assert reply.error is not None and reply.error.code is ErrorCode.INTERNAL_ERROR
     assert "secret" not in reply.error.message and "Traceback" not in reply.error.message
+
+
+def test_a_store_outage_gives_unavailable_with_a_retry_hint() -> None:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    def store_down(ctx: object, request: object) -> RegisterReply:
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+
+    service = ServerService(server_under_test().ctx, {**REGISTRY, Topic.REGISTER_USER: store_down})
+    raw = json.dumps(
+        {**ADDRESS, "type": "register_user", "username": "alice", "email": "a@example.com",
+         "sealed_password": "AAAA"}
+    ).encode()  # fmt: skip
+    reply = decode(service.handle(Topic.REGISTER_USER, None, raw)[0].value, RegisterReply)
+    assert reply.error is not None and reply.error.code is ErrorCode.UNAVAILABLE
+    assert reply.error.retry_after_s and "27017" not in reply.error.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pymongo.errors import ConnectionFailure
+
 from bluetrack.errors import BlueTrackError
 from bluetrack.protocol.errors import ErrorCode, ErrorInfo
 
@@ -32,3 +34,8 @@ class Rejected(ServerError):
 
     def info(self) -> ErrorInfo:
         return ErrorInfo(code=self.code, message=str(self)[:500], retry_after_s=self.retry_after_s)
+
+
+# The store being down is not a bug: the client gets UNAVAILABLE and may retry; the log gets
+# one line, not a stack trace per request.
+STORE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)

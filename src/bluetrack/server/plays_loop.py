@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.delivery import produce
+from bluetrack.server.exceptions import STORE_DOWN
 from bluetrack.server.plays import PlayBatch, PlayVerifier
 from bluetrack.store.history import HistoryEntry, HistoryStore
 
@@ -70,8 +71,13 @@ class PlaysLoop:
         try:
             batch = self._verifier.verify_batch(messages)
             self._deliver(batch)
-        except Exception:
-            log.exception("a batch of %d plays failed; it will be verified again", len(messages))
+        except Exception as exc:
+            if isinstance(exc, STORE_DOWN):
+                log.warning("store unavailable; %d plays will be verified again", len(messages))
+            else:
+                log.exception(
+                    "a batch of %d plays failed; it will be verified again", len(messages)
+                )
             if batch is not None:
                 self._verifier.seen.forget(batch.accepted_ids)
             self._rewind(messages)

@@ -20,7 +20,7 @@ from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.registry import BY_REQUEST_TOPIC, Exchange, error_reply
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import ServerContext
-from bluetrack.server.exceptions import Rejected
+from bluetrack.server.exceptions import STORE_DOWN, Rejected
 from bluetrack.server.handlers import REGISTRY, Handler
 from bluetrack.server.outcome import Outcome, Outgoing
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 COMPONENT = "server"
 _EXCHANGES: dict[str, Exchange] = {str(t): e for t, e in BY_REQUEST_TOPIC.items()}
 _INTERNAL = "the server could not handle this request; please try again"
+_UNAVAILABLE = "the server cannot reach its database right now; please try again shortly"
 
 
 class ServerService:
@@ -67,6 +68,12 @@ class ServerService:
             if exc.dead_letter:
                 out.append(_dead_letter(topic, value, exc.code, str(exc), where))
             return out
+        except STORE_DOWN as exc:
+            log.warning("store unavailable while handling %s: %s", topic, exc)
+            info = ErrorInfo(code=ErrorCode.UNAVAILABLE, message=_UNAVAILABLE, retry_after_s=5.0)
+            return [
+                _reply(exchange, error_reply(exchange, request.request_id, request.client_id, info))
+            ]
         except Exception:
             # One request's bug must not take the consumer down, nor leak a trace to the client.
             log.exception("handler for %s failed (request %s)", topic, request.request_id)
