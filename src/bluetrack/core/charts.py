@@ -126,9 +126,14 @@ def empty_snapshot(late_dropped: int, input_rows: int) -> ChartSnapshot:
     return ChartSnapshot((), (), (), None, None, None, None, late_dropped, input_rows)
 
 
-def event_order(event: PlayRecord) -> tuple[int, int, str]:
-    """One user's events in event time; same-millisecond ties as docs/charts.md orders them."""
-    return (event.event_time_ms, OPERATION_RANK[event.operation_type], event.event_id)
+def event_order(event: PlayRecord) -> tuple[int, int, str, int, str]:
+    """One user's events in event time; same-millisecond ties as docs/charts.md orders them.
+
+    Of simultaneous starts the last one wins: the greatest genre name, then the longest
+    track; the event id only makes the order total (such starts are interchangeable).
+    """
+    rank = OPERATION_RANK[event.operation_type]
+    return (event.event_time_ms, rank, event.genre, event.duration_ms, event.event_id)
 
 
 @dataclass(slots=True)

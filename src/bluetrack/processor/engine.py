@@ -1,28 +1,30 @@
 """The chart engine the Spark job steps once per micro-batch: ``core.charts``' rules, vectorised.
 
 It computes exactly what ``core.charts.ReferenceCharts`` computes (the property tests in
-tests/unit/test_engine_equivalence.py hold it to that), but keeps only what can still change:
+tests/unit/test_engine_equivalence.py hold it to that), keeping only what can still change:
 
-* per user, the play *carried* at the user's fold point (genre, duration, listened time,
-  playing or paused), the play at the user's latest event (``tip``: what listeners-now reads),
-  and a *wake-up* instant (the earliest pending event or uncounted qualification);
-* the *pending* events: those at or after the fold point, which a late event may reorder;
-* per-second counts of qualified plays in the trailing window, and all-time counts.
+* per user, the *carried* play: the state at the user's fold point, after every event
+  older than the counting horizon (those are final and forgotten, docs/charts.md); and the
+  *tip*: the state right after the user's latest event (listeners-now reads it);
+* the *pending* events, at or after the fold point, each with the state right after it;
+* qualifications seen but not yet final, per-second counts of the trailing window and
+  all-time counts.
 
-A batch re-plays only the users it touches or that wake up (their carried play, pending
-events and new events, sorted together), with numpy group operations over all of them at
-once: no Python loop per event or per user. Everything before the counting horizon is final
-(docs/charts.md), so it is folded into the carried play and the events are forgotten.
+A batch replays only the users it touches. A user whose new events all come after its
+latest one (the usual case) is replayed from its tip; one with an event out of order is
+replayed from its carried play through its pending events. Both kinds are replayed together
+with numpy group operations (running maxima, cumulative sums): no Python loop per event or
+per user. Then the events now older than the counting horizon are folded into the carried
+plays. A user's events are replayed about once, however short the trigger.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar, Self
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ from bluetrack.core.rules import (
     SECOND_MS,
     SPOTIFY_MIN_MS,
     Rules,
+    counting_horizon,
 )
 
 # The batch the engine reads: one row per accepted play event (extra columns are ignored).
@@ -58,14 +61,14 @@ def frame_of(records: Sequence[PlayRecord]) -> pd.DataFrame:
 
 
 I64 = np.int64
-NEVER = 2**62  # a threshold never reached, a wake-up that never comes, an open segment
-NOT_LISTENING = -(2**62)  # the tip's natural end when the user is not listening
-NO_ANCHOR = -(2**58)  # carried-state instant of a user with nothing carried
-CARRY = -1  # rank of the synthetic row that carries a user's folded state
+NEVER = 2**62  # a threshold never reached, a qualification not expected, an open segment
+NO_TIME = -(2**58)  # the tip and carry instant of a user with no event yet
+FROM = -1  # rank of the row a user's replay starts from: its tip or its carried play
 CLOSE, PAUSE, RESUME, START = 0, 1, 2, 3
 assert {CLOSE, PAUSE, RESUME, START} == set(OPERATION_RANK.values())
+MAX_PENDING_CHUNKS = 16
 
-_FORMAT = b"BTCE1"  # serialisation: magic, JSON header length, header, Arrow IPC streams
+_FORMAT = b"BTCE2"  # serialisation: magic, JSON header length, header, Arrow IPC streams
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,9 +82,10 @@ class _Columns:
     def take(self, index: np.ndarray) -> Self:
         return type(self)(*(getattr(self, f.name)[index] for f in fields(self)))
 
-    def concat(self, other: Self) -> Self:
+    def concat(self, *others: Self) -> Self:
+        parts = (self, *others)
         return type(self)(
-            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(self))
         )
 
     def __len__(self) -> int:
@@ -99,52 +103,93 @@ class _Columns:
 
 @dataclass(slots=True)
 class _Users(_Columns):
-    """One row per user code. The carried play is the state at ``anchor`` (genre -1: none)."""
+    """One row per user code: the carried play and the tip (genre -1: no play)."""
 
-    genre: np.ndarray  # int32
-    duration: np.ndarray  # int64
-    anchor: np.ndarray  # int64
-    listened: np.ndarray  # int64
-    playing: np.ndarray  # bool
-    tip_genre: np.ndarray  # int32
-    tip_end: np.ndarray  # int64: natural end of the play at the latest event, if playing
-    wakeup: np.ndarray  # int64: re-play the user once the counting horizon passes this
+    carry_at: np.ndarray  # int64: the fold point the carried play is the state at
+    carry_genre: np.ndarray  # int32
+    carry_duration: np.ndarray  # int64
+    carry_listened: np.ndarray  # int64
+    carry_playing: np.ndarray  # bool
+    tip_at: np.ndarray  # int64: time of the user's latest event
+    tip_rank: np.ndarray  # int8: its rank (same-millisecond order)
+    tip_genre: np.ndarray  # int32: the play right after it
+    tip_duration: np.ndarray  # int64
+    tip_listened: np.ndarray  # int64
+    tip_playing: np.ndarray  # bool
+    tip_qualifies_at: np.ndarray  # int64: when the tip's play qualifies if uninterrupted
 
     @classmethod
     def blank(cls, n: int) -> _Users:
         return cls(
-            genre=np.full(n, -1, np.int32),
-            duration=np.zeros(n, I64),
-            anchor=np.full(n, NO_ANCHOR, I64),
-            listened=np.zeros(n, I64),
-            playing=np.zeros(n, bool),
+            carry_at=np.full(n, NO_TIME, I64),
+            carry_genre=np.full(n, -1, np.int32),
+            carry_duration=np.zeros(n, I64),
+            carry_listened=np.zeros(n, I64),
+            carry_playing=np.zeros(n, bool),
+            tip_at=np.full(n, NO_TIME, I64),
+            tip_rank=np.full(n, FROM, np.int8),
             tip_genre=np.full(n, -1, np.int32),
-            tip_end=np.full(n, NOT_LISTENING, I64),
-            wakeup=np.full(n, NEVER, I64),
+            tip_duration=np.zeros(n, I64),
+            tip_listened=np.zeros(n, I64),
+            tip_playing=np.zeros(n, bool),
+            tip_qualifies_at=np.full(n, NEVER, I64),
         )
 
 
 @dataclass(slots=True)
-class _Events(_Columns):
-    """Play events as rows; also the pending events kept between batches."""
+class _Rows(_Columns):
+    """Rows to replay. A FROM row holds a known state (its play's genre, duration, listened
+    time and playing flag); an event row holds the event (genre and duration: of a START)."""
 
     user: np.ndarray  # int64 user code
-    time: np.ndarray  # int64 event time
-    rank: np.ndarray  # int8: CLOSE, PAUSE, RESUME, START
+    time: np.ndarray  # int64
+    rank: np.ndarray  # int8
+    genre: np.ndarray  # int32
     duration: np.ndarray  # int64
-    genre: np.ndarray  # int32 (START only; -1 otherwise)
-    event_id: np.ndarray  # object (str)
+    listened: np.ndarray  # int64, FROM rows only
+    playing: np.ndarray  # bool, FROM rows only
 
     @classmethod
-    def empty(cls) -> _Events:
+    def events(cls, user: np.ndarray, time: np.ndarray, rank: np.ndarray, **kw: Any) -> _Rows:
+        n = len(user)
         return cls(
-            np.zeros(0, I64),
-            np.zeros(0, I64),
-            np.zeros(0, np.int8),
-            np.zeros(0, I64),
-            np.zeros(0, np.int32),
-            np.zeros(0, object),
+            user,
+            time,
+            rank,
+            kw.get("genre", np.full(n, -1, np.int32)),
+            kw.get("duration", np.zeros(n, I64)),
+            np.zeros(n, I64),
+            np.zeros(n, bool),
         )
+
+
+@dataclass(slots=True)
+class _Pending(_Columns):
+    """Events at or after their user's fold point, with the state right after each."""
+
+    user: np.ndarray
+    time: np.ndarray
+    rank: np.ndarray
+    genre: np.ndarray
+    duration: np.ndarray
+    play_genre: np.ndarray  # int32, -1: no play after the event
+    play_duration: np.ndarray
+    play_listened: np.ndarray
+    play_playing: np.ndarray
+
+    def as_rows(self) -> _Rows:
+        return _Rows.events(
+            self.user, self.time, self.rank, genre=self.genre, duration=self.duration
+        )
+
+
+@dataclass(slots=True)
+class _Qualified(_Columns):
+    """Qualifications already certain except for being final (after the horizon)."""
+
+    user: np.ndarray
+    at: np.ndarray
+    genre: np.ndarray
 
 
 @dataclass(slots=True)
@@ -155,9 +200,17 @@ class _Trend(_Columns):
     genre: np.ndarray  # int32
     count: np.ndarray  # int64
 
-    @classmethod
-    def empty(cls) -> _Trend:
-        return cls(np.zeros(0, I64), np.zeros(0, np.int32), np.zeros(0, I64))
+
+C = TypeVar("C", bound=_Columns)
+
+
+def _empty(kind: type[C]) -> C:
+    dtypes = {
+        _Pending: (I64, I64, np.int8, np.int32, I64, np.int32, I64, I64, bool),
+        _Qualified: (I64, I64, np.int32),
+        _Trend: (I64, np.int32, I64),
+    }[kind]
+    return kind(*(np.zeros(0, d) for d in dtypes))
 
 
 class _UserDirectory:
@@ -209,45 +262,33 @@ class _UserDirectory:
 
 
 # --------------------------------------------------------------------------------------------
-# one batch: rows, order, replay
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The rows re-played in a batch, sorted by user, then event time and rank.
-
-    Each re-played user has one CARRY row first: its carried play (genre -1: none).
-    """
-
-    user: np.ndarray
-    time: np.ndarray
-    rank: np.ndarray
-    duration: np.ndarray
-    genre: np.ndarray
-    listened: np.ndarray  # carried listened time (CARRY rows), else 0
-    playing: np.ndarray  # carried playing flag (CARRY rows), else False
-    event_id: np.ndarray
+# replay: every replayed user at once
 
 
 @dataclass(slots=True)
 class _Replay:
-    """Each row's play as of just after the row, from the group operations in ``replay``."""
+    """Each row's play right after the row, from the group operations in ``replay``."""
 
     in_play: np.ndarray  # the row belongs to an open play
     playing: np.ndarray  # ... which is playing (not paused) after the row
-    opener: np.ndarray  # row index of the play's START / CARRY row
-    listened: np.ndarray  # the play's listened time at the row
+    opener: np.ndarray  # row index of the play's START / FROM row
+    listened: np.ndarray  # the play's listened time at the row's instant
     qualifies: np.ndarray  # the play reaches its threshold in the segment after the row
     qualified_at: np.ndarray  # ... at this instant
 
+    def play_genre(self, rows: _Rows) -> np.ndarray:
+        return np.where(self.in_play, rows.genre[self.opener], -1).astype(np.int32)
+
+    def play_duration(self, rows: _Rows) -> np.ndarray:
+        return np.where(self.in_play, rows.duration[self.opener], 0)
+
 
 def _sort_order(user: np.ndarray, time_: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Order by (user, time, rank); one packed int64 argsort when the ranges allow."""
-    is_carry = rank == CARRY
-    events_time = time_[~is_carry]
-    low = int(events_time.min()) - 1 if len(events_time) else 0
-    # CARRY rows come first for their user whatever their anchor: sort them at ``low``.
-    sort_time = np.where(is_carry, low, time_) - low
+    """Order by (user, time, rank), FROM rows first; one packed argsort when ranges allow."""
+    is_from = rank == FROM
+    event_time = time_[~is_from]
+    low = int(event_time.min()) - 1 if len(event_time) else 0
+    sort_time = np.where(is_from, low, time_) - low
     time_bits = max(int(sort_time.max()).bit_length(), 1) if len(sort_time) else 1
     user_bits = max(int(user.max()).bit_length(), 1) if len(user) else 1
     if user_bits + time_bits + 3 <= 63:
@@ -257,35 +298,44 @@ def _sort_order(user: np.ndarray, time_: np.ndarray, rank: np.ndarray) -> np.nda
     return order
 
 
-def _collapse_ties(rows: _Rows) -> np.ndarray:
-    """Rows to keep of same-(user, time, rank) ties; docs/charts.md, "same millisecond".
+def _collapse_ties(rows: _Rows, genre_order: np.ndarray) -> np.ndarray | None:
+    """Rows to keep of same-(user, time, rank) ties (None: no ties); docs/charts.md.
 
-    Copies of one event, and simultaneous closes, pauses or resumes, act as one; of
-    simultaneous starts only the greatest event id matters (the others last 0 ms).
+    Copies of one event, and simultaneous closes, pauses or resumes, act as one. Of
+    simultaneous starts the others last 0 ms, so only the one that wins matters: the
+    greatest genre name, then the longest track (``genre_order``: code -> name order).
     """
-    n = len(rows.user)
-    keep = np.ones(n, bool)
+    n = len(rows)
     if n < 2:
-        return keep
+        return None
     same = (
         (rows.user[1:] == rows.user[:-1])
         & (rows.time[1:] == rows.time[:-1])
         & (rows.rank[1:] == rows.rank[:-1])
     )
     if not same.any():
-        return keep
+        return None
+    keep = np.ones(n, bool)
     keep[1:] = ~same
     tied = np.zeros(n, bool)
     tied[1:] |= same
     tied[:-1] |= same
     tied_starts = np.flatnonzero(tied & (rows.rank == START))
     if len(tied_starts):
-        group = np.cumsum(keep)[tied_starts]
-        ties = pd.DataFrame({"group": group, "event_id": rows.event_id[tied_starts]})
-        ties["row"] = tied_starts
-        winners = ties.sort_values(["group", "event_id"]).drop_duplicates("group", keep="last")
+        group = np.cumsum(keep)
+        by_group = tied_starts[
+            np.lexsort(
+                (
+                    rows.duration[tied_starts],
+                    genre_order[rows.genre[tied_starts]],
+                    group[tied_starts],
+                )
+            )
+        ]
+        sorted_group = group[by_group]
+        last_in_group = np.concatenate([sorted_group[1:] != sorted_group[:-1], [True]])
         keep[tied_starts] = False
-        keep[winners["row"].to_numpy()] = True
+        keep[by_group[last_in_group]] = True
     return keep
 
 
@@ -302,24 +352,25 @@ def _running_last(mask: np.ndarray) -> np.ndarray:
 
 
 def replay(rows: _Rows, last_of_user: np.ndarray, rule: str) -> _Replay:
-    """Every re-played user's plays at once, with group operations instead of a loop.
+    """Every replayed user's plays at once, with group operations instead of a loop.
 
-    A play opens at a START (or a CARRY row with a play) and closes at the next START or
-    closing event. Between consecutive rows it listens iff it was playing after the first;
-    listened time is the clamped running sum of those stretches within the play.
+    ``rows`` are grouped by user, each group sorted and starting with its FROM row. A play
+    opens at a START (or a FROM row with a play) and closes at the next START or closing
+    event. Between consecutive rows it listens iff it was playing after the first; its
+    listened time is the running sum of those stretches, clamped at the track's duration.
     """
-    is_carry = rows.rank == CARRY
-    opens = (rows.rank == START) | (is_carry & (rows.genre >= 0))
-    closes = (rows.rank == CLOSE) | (is_carry & (rows.genre < 0))
+    is_from = rows.rank == FROM
+    opens = (rows.rank == START) | (is_from & (rows.genre >= 0))
+    closes = (rows.rank == CLOSE) | (is_from & (rows.genre < 0))
     opener = _running_last(opens)
     in_play = opener > _running_last(closes)
     opener = np.where(in_play, opener, 0)
-    playing = in_play & ((rows.rank == START) | (rows.rank == RESUME) | (is_carry & rows.playing))
+    playing = in_play & ((rows.rank == START) | (rows.rank == RESUME) | (is_from & rows.playing))
     duration = rows.duration[opener]
     next_time = np.empty_like(rows.time)
     next_time[:-1] = rows.time[1:]
     segment = np.where(last_of_user, NEVER, next_time - rows.time)
-    # Clamping each stretch at the duration keeps sums small and the result unchanged.
+    # Clamping each stretch at the duration keeps the sums small and the result unchanged.
     stretch = np.where(playing & ~last_of_user, np.minimum(segment, duration), 0)
     before = np.cumsum(stretch) - stretch
     listened = np.minimum(duration, rows.listened[opener] + before - before[opener])
@@ -332,6 +383,13 @@ def replay(rows: _Rows, last_of_user: np.ndarray, rule: str) -> _Replay:
     )
     qualified_at = np.where(qualifies, rows.time + threshold - listened, NEVER)
     return _Replay(in_play, playing, opener, listened, qualifies, qualified_at)
+
+
+def _user_bounds(user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row index of each user's run in rows grouped by user."""
+    starts = np.flatnonzero(np.concatenate([[True], user[1:] != user[:-1]]))
+    ends = np.concatenate([starts[1:] - 1, [len(user) - 1]])
+    return starts, ends
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,8 +407,9 @@ class ChartEngine:
         self._genre_codes: dict[str, int] = {}
         self._directory = _UserDirectory(np.zeros(0, object))
         self._users = _Users.blank(0)
-        self._pending = _Events.empty()
-        self._trend = _Trend.empty()
+        self._pending: list[_Pending] = []
+        self._qualified: _Qualified = _empty(_Qualified)
+        self._trend: _Trend = _empty(_Trend)
         self._all_time = np.zeros(0, I64)
         self._latest_ms: int | None = None
 
@@ -364,10 +423,15 @@ class ChartEngine:
         if len(events):
             latest = int(events.time.max())
             self._latest_ms = latest if self._latest_ms is None else max(self._latest_ms, latest)
-        horizon_before = None if late_before is None else _horizon(late_before)
-        if self._latest_ms is not None:
-            self._advance(events, horizon_before)
-        self._maybe_compact()
+        watermark = self.watermark_ms
+        if watermark is not None:
+            before = None if late_before is None else counting_horizon(late_before)
+            horizon = counting_horizon(watermark)
+            if len(events):
+                self._replay_touched(events, before, horizon)
+            self._count_due(before, horizon)
+            self._fold(horizon)
+            self._maybe_compact()
         return self._snapshot(late_dropped, len(batch))
 
     @property
@@ -378,10 +442,11 @@ class ChartEngine:
 
     def state_rows(self) -> int:
         """Carried plays plus pending events: the engine's live state, for the batch log."""
-        return int((self._users.genre >= 0).sum()) + len(self._pending)
+        return int((self._users.carry_genre >= 0).sum()) + sum(map(len, self._pending))
 
     def to_bytes(self) -> bytes:
-        users, pending, names = self._live_state()
+        """The whole state: compact (numeric columns, LZ4) and deterministic."""
+        self._merge_pending()
         header = {
             "rules": {
                 "window_s": self.rules.window_s,
@@ -391,9 +456,14 @@ class ChartEngine:
             "latest_ms": self._latest_ms,
             "genres": self._genres,
         }
+        users = self._users.to_arrow().append_column(
+            "user_id", pa.array(self._directory.names, pa.string())
+        )
+        pending = self._pending[0] if self._pending else _empty(_Pending)
         tables = [
-            users.to_arrow().append_column("user_id", pa.array(names, pa.string())),
+            users,
             pending.to_arrow(),
+            self._qualified.to_arrow(),
             self._trend.to_arrow(),
             pa.table({"all_time": self._all_time}),
         ]
@@ -402,7 +472,7 @@ class ChartEngine:
     @classmethod
     def from_bytes(cls, data: bytes, rules: Rules | None = None) -> ChartEngine:
         """Restore an engine; ``rules``, if given, must be those it was saved with."""
-        header, (users, pending, trend, all_time) = _unpack(data)
+        header, (users, pending, qualified, trend, all_time) = _unpack(data)
         saved = Rules(**header["rules"])
         if rules is not None and rules != saved:
             raise ValueError(f"engine state was saved with {saved}, not {rules}")
@@ -413,15 +483,16 @@ class ChartEngine:
         names = users.column("user_id").to_numpy(zero_copy_only=False).astype(object)
         engine._directory = _UserDirectory(names)
         engine._users = _Users.from_arrow(users)
-        engine._pending = _Events.from_arrow(pending)
-        engine._pending.event_id = engine._pending.event_id.astype(object)
+        restored = _Pending.from_arrow(pending)
+        engine._pending = [restored] if len(restored) else []
+        engine._qualified = _Qualified.from_arrow(qualified)
         engine._trend = _Trend.from_arrow(trend)
         engine._all_time = all_time.column("all_time").to_numpy().astype(I64)
         return engine
 
     # ----- ingest -------------------------------------------------------------------------
 
-    def _accepted(self, batch: pd.DataFrame, late_before: int | None) -> tuple[_Events, int]:
+    def _accepted(self, batch: pd.DataFrame, late_before: int | None) -> tuple[_Rows, int]:
         """The batch's events not older than the watermark, coded; and how many were late."""
         event_time = batch["event_time_ms"].to_numpy(dtype=I64)
         late = np.zeros(len(batch), bool) if late_before is None else event_time < late_before
@@ -432,13 +503,12 @@ class ChartEngine:
         is_start = rank == START
         genre = np.full(len(batch), -1, np.int32)
         genre[is_start] = self._genre_codes_of(batch["genre"].to_numpy(object)[is_start])
-        events = _Events(
-            user=self._user_codes(batch["user_id"].to_numpy(object)),
-            time=event_time,
-            rank=rank,
-            duration=batch["duration_ms"].to_numpy(dtype=I64),
+        events = _Rows.events(
+            self._user_codes(batch["user_id"].to_numpy(object)),
+            event_time,
+            rank,
             genre=genre,
-            event_id=batch["event_id"].to_numpy(object),
+            duration=batch["duration_ms"].to_numpy(dtype=I64),
         )
         return events, late_dropped
 
@@ -455,6 +525,12 @@ class ChartEngine:
             self._all_time = np.concatenate([self._all_time, np.zeros(1, I64)])
         return code
 
+    def _genre_order(self) -> np.ndarray:
+        """Genre code -> position of its name in name order (for ties between starts)."""
+        order = np.empty(len(self._genres), I64)
+        order[np.argsort(np.array(self._genres, dtype=object))] = np.arange(len(self._genres))
+        return order
+
     def _user_codes(self, user_ids: np.ndarray) -> np.ndarray:
         codes = self._directory.codes(user_ids)
         grown = len(self._directory) - len(self._users)
@@ -462,99 +538,196 @@ class ChartEngine:
             self._users = self._users.concat(_Users.blank(grown))
         return codes
 
-    # ----- advance ------------------------------------------------------------------------
+    # ----- replay -------------------------------------------------------------------------
 
-    def _advance(self, events: _Events, horizon_before: int | None) -> None:
-        assert self._latest_ms is not None
-        horizon = _horizon(self._latest_ms - self.rules.watermark_ms)
-        work = np.zeros(len(self._users), bool)
-        work[events.user] = True
-        work |= self._users.wakeup < horizon
-        if not work.any():
-            return
-        rows = self._gather(np.flatnonzero(work), work, events)
+    def _replay_touched(self, events: _Rows, before: int | None, horizon: int) -> None:
+        """Replay the users with new events; record their pending events, tips, qualifications."""
+        events = events.take(_sort_order(events.user, events.time, events.rank))
+        first, _ = _user_bounds(events.user)
+        codes = events.user[first]
+        u = self._users
+        first_time, tip_at = events.time[first], u.tip_at[codes]
+        out_of_order = (first_time < tip_at) | (
+            (first_time == tip_at) & (events.rank[first] <= u.tip_rank[codes])
+        )
+        run = np.repeat(out_of_order, np.diff(np.append(first, len(events))))
+        rows = self._rows_from_tips(events.take(~run)).concat(
+            self._rows_from_carry(events.take(run), codes[out_of_order])
+        )
+        keep = _collapse_ties(rows, self._genre_order())
+        if keep is not None:
+            rows = rows.take(keep)
         first, last = _user_bounds(rows.user)
-        last_of_user = np.zeros(len(rows.user), bool)
+        last_of_user = np.zeros(len(rows), bool)
         last_of_user[last] = True
         played = replay(rows, last_of_user, self.rules.qualify_rule)
-        self._count(rows, played, horizon_before, horizon)
-        self._fold(rows, played, first, last, horizon)
+        self._settle_qualifications(rows, played, last_of_user, before, horizon)
+        self._record(rows, played, last)
 
-    def _gather(self, codes: np.ndarray, work: np.ndarray, events: _Events) -> _Rows:
-        """CARRY rows, pending and new events of the re-played users, sorted, ties collapsed."""
-        users = self._users.take(codes)
-        replayed = work[self._pending.user]
-        pending = self._pending.take(replayed)
-        self._pending = self._pending.take(~replayed)
-        both = pending.concat(events)
-        n_carry = len(codes)
-        rows = _Rows(
-            user=np.concatenate([codes, both.user]),
-            time=np.concatenate([users.anchor, both.time]),
-            rank=np.concatenate([np.full(n_carry, CARRY, np.int8), both.rank]),
-            duration=np.concatenate([users.duration, both.duration]),
-            genre=np.concatenate([users.genre, both.genre]),
-            listened=np.concatenate([users.listened, np.zeros(len(both), I64)]),
-            playing=np.concatenate([users.playing, np.zeros(len(both), bool)]),
-            event_id=np.concatenate([np.full(n_carry, None, object), both.event_id]),
+    def _rows_from_tips(self, events: _Rows) -> _Rows:
+        """In-order users: a FROM row with the tip's state, then the new events."""
+        if not len(events):
+            return events
+        first, _ = _user_bounds(events.user)
+        codes = events.user[first]
+        u = self._users
+        start = _Rows(
+            codes,
+            u.tip_at[codes],
+            np.full(len(codes), FROM, np.int8),
+            u.tip_genre[codes],
+            u.tip_duration[codes],
+            u.tip_listened[codes],
+            u.tip_playing[codes],
         )
-        rows = _take_rows(rows, _sort_order(rows.user, rows.time, rows.rank))
-        return _take_rows(rows, _collapse_ties(rows))
-
-    def _count(
-        self, rows: _Rows, played: _Replay, horizon_before: int | None, horizon: int
-    ) -> None:
-        """Count the plays whose qualification became final in this batch."""
-        newly = played.qualifies & (played.qualified_at <= horizon)
-        if horizon_before is not None:
-            newly &= played.qualified_at > horizon_before
-        if not newly.any():
-            self._trend = _prune_trend(self._trend, horizon, self.rules.window_ms)
-            return
-        genre = rows.genre[played.opener[newly]]
-        self._all_time += np.bincount(genre, minlength=len(self._all_time))
-        second = -(-played.qualified_at[newly] // SECOND_MS)
-        fresh = _Trend(second, genre.astype(np.int32), np.ones(len(second), I64))
-        self._trend = _prune_trend(_merge_trend(self._trend, fresh), horizon, self.rules.window_ms)
-
-    def _fold(
-        self, rows: _Rows, played: _Replay, first: np.ndarray, last: np.ndarray, horizon: int
-    ) -> None:
-        """Forget what is final: the state at the horizon becomes each user's carried play."""
-        folded = (rows.time < horizon) | (rows.rank == CARRY)  # a prefix of each user's rows
-        at = first + np.add.reduceat(folded.astype(I64), first) - 1
-        opener = played.opener[at]
-        duration = rows.duration[opener]
-        listened = played.listened[at] + np.where(played.playing[at], horizon - rows.time[at], 0)
-        listened = np.minimum(listened, duration)
-        has_play = played.in_play[at] & (listened < duration)
-        codes = rows.user[first]
-        users = self._users
-        users.genre[codes] = np.where(has_play, rows.genre[opener], -1)
-        users.duration[codes] = np.where(has_play, duration, 0)
-        users.anchor[codes] = horizon
-        users.listened[codes] = np.where(has_play, listened, 0)
-        users.playing[codes] = has_play & played.playing[at]
-        tip_opener = played.opener[last]
-        tip_end = rows.time[last] + rows.duration[tip_opener] - played.listened[last]
-        users.tip_genre[codes] = rows.genre[tip_opener]
-        users.tip_end[codes] = np.where(played.playing[last], tip_end, NOT_LISTENING)
-        still_pending = ~folded
-        wake = np.where(still_pending, rows.time, NEVER)
-        uncounted = played.qualifies & (played.qualified_at > horizon)
-        wake = np.minimum(wake, np.where(uncounted, played.qualified_at - 1, NEVER))
-        users.wakeup[codes] = np.minimum.reduceat(wake, first)
-        keep = np.flatnonzero(still_pending)
-        self._pending = self._pending.concat(
-            _Events(
-                rows.user[keep],
-                rows.time[keep],
-                rows.rank[keep],
-                rows.duration[keep],
-                rows.genre[keep],
-                rows.event_id[keep],
+        return _Rows(
+            *(
+                np.insert(getattr(events, f.name), first, getattr(start, f.name))
+                for f in fields(_Rows)
             )
         )
+
+    def _rows_from_carry(self, events: _Rows, codes: np.ndarray) -> _Rows:
+        """Users with an event out of order: FROM the carried play, pending and new events."""
+        if not len(codes):
+            return events
+        chosen = np.zeros(len(self._users), bool)
+        chosen[codes] = True
+        pending = self._take_pending(chosen)
+        self._qualified = self._qualified.take(~chosen[self._qualified.user])
+        u = self._users
+        start = _Rows(
+            codes,
+            u.carry_at[codes],
+            np.full(len(codes), FROM, np.int8),
+            u.carry_genre[codes],
+            u.carry_duration[codes],
+            u.carry_listened[codes],
+            u.carry_playing[codes],
+        )
+        rows = start.concat(pending.as_rows(), events)
+        return rows.take(_sort_order(rows.user, rows.time, rows.rank))
+
+    def _take_pending(self, chosen: np.ndarray) -> _Pending:
+        """Remove and return the pending events of the ``chosen`` users."""
+        taken, kept = [], []
+        for chunk in self._pending:  # a bounded few chunks, one per recent batch
+            mine = chosen[chunk.user]
+            taken.append(chunk.take(mine))
+            kept.append(chunk.take(~mine))
+        self._pending = [c for c in kept if len(c)]
+        return _empty(_Pending).concat(*taken)
+
+    def _settle_qualifications(
+        self,
+        rows: _Rows,
+        played: _Replay,
+        last_of_user: np.ndarray,
+        before: int | None,
+        horizon: int,
+    ) -> None:
+        """Count qualifications final now; keep later ones; note each tip's projected one.
+
+        A qualification before a user's latest event is certain (only its finality waits for
+        the horizon); one after it is a projection that the next event may cut short.
+        """
+        at = played.qualified_at
+        genre = rows.genre[played.opener]
+        certain = played.qualifies & ~last_of_user
+        due = certain & (at <= horizon)
+        if before is not None:
+            due &= at > before
+        self._count(at[due], genre[due])
+        later = certain & (at > horizon)
+        if later.any():
+            self._qualified = self._qualified.concat(
+                _Qualified(rows.user[later], at[later], genre[later])
+            )
+        tips = np.flatnonzero(last_of_user)
+        self._users.tip_qualifies_at[rows.user[tips]] = at[tips]
+
+    def _record(self, rows: _Rows, played: _Replay, last: np.ndarray) -> None:
+        """Store the replayed events as pending, each with its state, and the new tips."""
+        play_genre, play_duration = played.play_genre(rows), played.play_duration(rows)
+        events = np.flatnonzero(rows.rank != FROM)
+        self._pending.append(
+            _Pending(
+                rows.user[events],
+                rows.time[events],
+                rows.rank[events],
+                rows.genre[events],
+                rows.duration[events],
+                play_genre[events],
+                play_duration[events],
+                played.listened[events],
+                played.playing[events],
+            )
+        )
+        if len(self._pending) > MAX_PENDING_CHUNKS:
+            self._merge_pending()
+        codes = rows.user[last]
+        u = self._users
+        u.tip_at[codes] = rows.time[last]
+        u.tip_rank[codes] = rows.rank[last]
+        u.tip_genre[codes] = play_genre[last]
+        u.tip_duration[codes] = play_duration[last]
+        u.tip_listened[codes] = played.listened[last]
+        u.tip_playing[codes] = played.playing[last]
+
+    def _merge_pending(self) -> None:
+        if len(self._pending) > 1:
+            self._pending = [self._pending[0].concat(*self._pending[1:])]
+
+    # ----- what becomes final -------------------------------------------------------------
+
+    def _count_due(self, before: int | None, horizon: int) -> None:
+        """Count the kept and the projected qualifications the horizon has now passed."""
+        due = self._qualified.at <= horizon
+        if due.any():
+            self._count(self._qualified.at[due], self._qualified.genre[due])
+            self._qualified = self._qualified.take(~due)
+        u = self._users
+        projected = u.tip_qualifies_at <= horizon
+        if before is not None:
+            projected &= u.tip_qualifies_at > before
+        if projected.any():
+            self._count(u.tip_qualifies_at[projected], u.tip_genre[projected])
+        oldest = (horizon - self.rules.window_ms) // SECOND_MS
+        self._trend = self._trend.take(self._trend.second > oldest)
+
+    def _count(self, at: np.ndarray, genre: np.ndarray) -> None:
+        if not len(at):
+            return
+        self._all_time += np.bincount(genre, minlength=len(self._all_time))
+        second = -(-at // SECOND_MS)
+        fresh = _Trend(second, genre.astype(np.int32), np.ones(len(second), I64))
+        self._trend = _merge_trend(self._trend, fresh)
+
+    def _fold(self, horizon: int) -> None:
+        """Events older than the horizon are final: fold them into the carried plays."""
+        old_parts = []
+        for i, chunk in enumerate(self._pending):  # a bounded few chunks
+            final = chunk.time < horizon
+            if final.any():
+                old_parts.append(chunk.take(final))
+                self._pending[i] = chunk.take(~final)
+        self._pending = [c for c in self._pending if len(c)]
+        if not old_parts:
+            return
+        old = _empty(_Pending).concat(*old_parts)
+        old = old.take(_sort_order(old.user, old.time, old.rank))
+        _, last = _user_bounds(old.user)
+        latest = old.take(last)  # each user's last final event, with the state after it
+        elapsed = np.where(latest.play_playing, horizon - latest.time, 0)
+        listened = np.minimum(latest.play_listened + elapsed, latest.play_duration)
+        has_play = (latest.play_genre >= 0) & (listened < latest.play_duration)
+        codes = latest.user
+        u = self._users
+        u.carry_at[codes] = horizon
+        u.carry_genre[codes] = np.where(has_play, latest.play_genre, -1)
+        u.carry_duration[codes] = np.where(has_play, latest.play_duration, 0)
+        u.carry_listened[codes] = np.where(has_play, listened, 0)
+        u.carry_playing[codes] = has_play & latest.play_playing
 
     # ----- chart --------------------------------------------------------------------------
 
@@ -563,9 +736,11 @@ class ChartEngine:
         if latest is None:
             return empty_snapshot(late_dropped, input_rows)
         watermark = latest - self.rules.watermark_ms
-        horizon = _horizon(watermark)
-        listening = self._users.tip_end > latest
-        now = np.bincount(self._users.tip_genre[listening], minlength=len(self._genres))
+        horizon = counting_horizon(watermark)
+        u = self._users
+        natural_end = u.tip_at + u.tip_duration - u.tip_listened
+        listening = u.tip_playing & (natural_end > latest)
+        now = np.bincount(u.tip_genre[listening], minlength=len(self._genres))
         trending = np.bincount(
             self._trend.genre, weights=self._trend.count, minlength=len(self._genres)
         ).astype(I64)
@@ -587,33 +762,29 @@ class ChartEngine:
 
     # ----- housekeeping -------------------------------------------------------------------
 
-    def _live_users(self) -> np.ndarray:
-        """Users with a carried play or pending events; the others can be forgotten."""
-        live = self._users.genre >= 0
-        live[self._pending.user] = True
-        return live
-
-    def _live_state(self) -> tuple[_Users, _Events, np.ndarray]:
-        """Users, pending events (renumbered) and names, without forgotten users."""
-        live = self._live_users()
-        renumber = np.cumsum(live) - 1
-        pending = replace(self._pending, user=renumber[self._pending.user])
-        return self._users.take(live), pending, self._directory.names[live]
-
     def _maybe_compact(self) -> None:
-        dead = len(self._users) - int(self._live_users().sum())
-        if dead > max(self.COMPACT_MIN_DEAD, len(self._users) // 2):
-            live = self._live_users()
-            self._users, self._pending, _ = self._live_state()
-            self._directory.keep(live)
+        """Forget users with no carried play and no pending event, once they are many.
+
+        Their tip can matter no more (every event of theirs is final), so a returning user
+        starts blank, which is the same.
+        """
+        live = self._users.carry_genre >= 0
+        live[self._qualified.user] = True  # (implied by the carried play; kept for safety)
+        for chunk in self._pending:
+            live[chunk.user] = True
+        dead = len(live) - int(live.sum())
+        if dead <= max(self.COMPACT_MIN_DEAD, len(live) // 2):
+            return
+        renumber = np.cumsum(live) - 1
+        for chunk in self._pending:
+            chunk.user = renumber[chunk.user]
+        self._qualified.user = renumber[self._qualified.user]
+        self._users = self._users.take(live)
+        self._directory.keep(live)
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _horizon(watermark_ms: int) -> int:
-    return watermark_ms // SECOND_MS * SECOND_MS
 
 
 def _operation_ranks(operations: pd.Series) -> np.ndarray:
@@ -625,17 +796,6 @@ def _operation_ranks(operations: pd.Series) -> np.ndarray:
     return table[position] if len(position) else np.zeros(0, np.int8)
 
 
-def _user_bounds(user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last row index of each user's run in rows sorted by user."""
-    starts = np.flatnonzero(np.concatenate([[True], user[1:] != user[:-1]]))
-    ends = np.concatenate([starts[1:] - 1, [len(user) - 1]])
-    return starts, ends
-
-
-def _take_rows(rows: _Rows, index: np.ndarray) -> _Rows:
-    return _Rows(*(getattr(rows, f.name)[index] for f in fields(rows)))
-
-
 def _merge_trend(trend: _Trend, fresh: _Trend) -> _Trend:
     both = trend.concat(fresh)
     key = both.second * (1 << 24) + both.genre
@@ -644,29 +804,22 @@ def _merge_trend(trend: _Trend, fresh: _Trend) -> _Trend:
     return _Trend(unique >> 24, (unique & ((1 << 24) - 1)).astype(np.int32), count)
 
 
-def _prune_trend(trend: _Trend, horizon: int, window_ms: int) -> _Trend:
-    """Keep the seconds inside ``(horizon - window, horizon]``."""
-    oldest = (horizon - window_ms) // SECOND_MS
-    return trend.take(trend.second > oldest)
-
-
 def _pack(header: dict[str, Any], tables: list[pa.Table]) -> bytes:
-    out = io.BytesIO()
     head = json.dumps(header).encode()
-    out.write(_FORMAT + struct.pack("<I", len(head)) + head)
+    parts = [_FORMAT, struct.pack("<I", len(head)), head]
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
     for table in tables:
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
             writer.write_table(table)
         blob = sink.getvalue()
-        out.write(struct.pack("<Q", blob.size))
-        out.write(blob)
-    return out.getvalue()
+        parts += [struct.pack("<Q", blob.size), blob.to_pybytes()]
+    return b"".join(parts)
 
 
 def _unpack(data: bytes) -> tuple[dict[str, Any], list[pa.Table]]:
     if not data.startswith(_FORMAT):
-        raise ValueError("not a chart engine state (bad magic)")
+        raise ValueError("not a chart engine state of this version (bad magic)")
     offset = len(_FORMAT)
     (head_len,) = struct.unpack_from("<I", data, offset)
     offset += 4
