@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gui_support import RECORDED, ManualClock
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -16,21 +17,6 @@ from bluetrack.client.app import Client
 from bluetrack.client.i18n import install_translators, remove_translators
 from bluetrack.client.player import Player
 from bluetrack.client.recorded import RecordedGateway, Recording
-
-RECORDED = Path(__file__).parent / "recorded"
-
-
-class ManualClock:
-    """A monotonic clock the test moves: playback time without waiting for it."""
-
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gui_support import ManualClock
 from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
@@ -17,7 +18,6 @@ from bluetrack.client.exceptions import FailureKind, GatewayError
 from bluetrack.client.recorded import RecordedGateway, RecordedSession, Recording
 from bluetrack.client.session_store import SessionStore
 from bluetrack.client.workers import RequestRunner
-from conftest import ManualClock
 
 pytestmark = pytest.mark.gui
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gui_support import RECORDED
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from bluetrack.client.screenshots import SHOT_SIZE, take_screenshots
-from conftest import RECORDED
 
 pytestmark = pytest.mark.gui
 
