@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from bluetrack.protocol.topics import TOPIC_SPECS, Topic
 from bluetrack.server.passwords import PasswordHasher
 from bluetrack.server.runner import Server
 from bluetrack.server.testing import FakeSongs
+from bluetrack.store.server_keys import load_or_create
 
 pytestmark = pytest.mark.integration
 
@@ -302,6 +304,34 @@ def test_a_third_client_reading_every_topic_learns_no_secret(
             raw = (record.key() or b"") + b"|" + (record.value() or b"")
             leaked = [what for what, secret in secrets.items() if secret in raw]
             assert not leaked, f"{leaked} readable on {spec.topic}"
+
+
+# --- several server processes ------------------------------------------------------------------
+def test_concurrent_starts_share_one_server_key(mongo_client: Any) -> None:
+    db = mongo_client[f"test_keys_{uuid.uuid4().hex[:12]}"]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            keys = list(pool.map(lambda _: load_or_create(db), range(8)))
+        assert len({k.key_id for k in keys}) == 1
+        assert len({k.master_secret for k in keys}) == 1
+    finally:
+        mongo_client.drop_database(db.name)
+
+
+def test_two_servers_share_the_load_and_the_key(
+    settings: Settings, db: Any, server: Server, clients: list[BlueTrackClient]
+) -> None:
+    with running_server(settings, db, FakeSongs()) as second:
+        assert second.ctx is not None and server.ctx is not None
+        assert second.ctx.keys.key_id == server.ctx.keys.key_id
+        before = [s.requests.handled for s in (server, second) if s.requests is not None]
+        users = [BlueTrackClient(settings) for _ in range(6)]
+        clients.extend(users)
+        for user in users:  # client ids hash to both partitions of each request topic
+            name, _ = register(user)
+            assert user.validate(user.login(name, PASSWORD)).ok
+        after = [s.requests.handled for s in (server, second) if s.requests is not None]
+    assert all(a > b for a, b in zip(after, before, strict=True)), "both servers served"
 
 
 # --- hostile input ------------------------------------------------------------------------------
