@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar
 
 import pytest
 
@@ -114,22 +114,29 @@ def login(server: ServerUnderTest, login: str = "alice", password: str = PASSWOR
 
 
 def session_request(
-    server: ServerUnderTest, session: LoggedIn, action: str = "validate", **proof: object
+    server: ServerUnderTest,
+    session: LoggedIn,
+    action: Literal["validate", "logout"] = "validate",
+    *,
+    token: bytes | None = None,
+    proof_request_id: str | None = None,
+    issued_at: datetime | None = None,
 ) -> SessionAuthRequest:
-    request_id = str(proof.pop("request_id", new_id()))
+    """A session_auth request whose proof may be spoiled in one way for a test."""
+    request_id = new_id()
     sealed = auth_proof(
         server.keys,
-        bytes(proof.pop("token", session.token)),  # type: ignore[call-overload]
-        str(proof.pop("proof_request_id", request_id)),
+        session.token if token is None else token,
+        proof_request_id or request_id,
         CLIENT,
-        proof.pop("issued_at", server.clock.now()),  # type: ignore[arg-type]
+        issued_at or server.clock.now(),
     )
     return SessionAuthRequest(
         request_id=request_id,
         client_id=CLIENT,
         session_id=session.session_id,
         sealed_auth=sealed,
-        action=action,  # type: ignore[arg-type]
+        action=action,
     )
 
 
