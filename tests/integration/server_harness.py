@@ -69,8 +69,9 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[
             if msg is None or msg.error() is not None:
                 continue
             records.append(msg)
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
         return records
     finally:
         consumer.close()
