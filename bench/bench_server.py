@@ -1,0 +1,455 @@
+"""Server figures: play accept rate per process, songs_update latency, login rate.
+
+Runs against a private Kafka + FerretDB on free ports (``stack.testing.running_stack``), so
+nothing a developer has running is disturbed, with ONE server process started as a child
+(``python -m bench.bench_server serve``: the real ``Server`` wiring plus a timing wrapper
+around the songs handler), so the load generators here never share its GIL.
+
+* **plays**: ``BENCH_PLAYS`` signed events from ``BENCH_LISTENERS`` live sessions are put on
+  ``songs_tracker`` before the server starts; it then drains that backlog. The rate is
+  accepted plays per second, from the broker timestamps of the first and last
+  ``AcceptedPlay`` it produced (each after verification, delivery and the commit of the
+  batch before). The verifier alone, without Kafka, is measured in this process too.
+* **songs_update**: 1, 10 and 50 concurrent clients, each sending requests one after the
+  other; latency is the full round trip a client sees (seal proof, Kafka there, handler,
+  Kafka back, match reply); ``handler`` is the time inside the server's handler. The clients
+  share one producer and one reply consumer (50 librdkafka clients in one Python process
+  would measure the benchmark, not the server), each with its own client id and session.
+* **login**: logins per second at the configured bcrypt cost, ``server_workers`` in flight.
+
+Sessions for plays and songs are written straight to the store (logging 1000 users in at
+cost 12 would take minutes); logins are measured on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bluetrack.bus.api import BlueTrackClient
+from bluetrack.bus.assign import assign_at_end
+from bluetrack.bus.kafka import make_consumer, make_producer
+from bluetrack.config import PROJECT_ROOT, Settings, get_settings
+from bluetrack.core.validation import TimeRules
+from bluetrack.protocol import codec, sealing
+from bluetrack.protocol.envelope import Reply, new_id, utc_now
+from bluetrack.protocol.messages import SongsReply, SongsRequest
+from bluetrack.protocol.plays import PlayEvent
+from bluetrack.protocol.topics import Topic
+from bluetrack.server.context import ServerContext
+from bluetrack.server.handlers import REGISTRY
+from bluetrack.server.plays import PlayVerifier
+from bluetrack.server.session_cache import SessionCache
+from bluetrack.server.testing import FakeSongs, as_messages, auth_proof
+from bluetrack.store.server_keys import ServerKeys, load_or_create
+from bluetrack.store.sessions import InMemorySessions, SessionRecord, SessionRepository
+
+PLAYS = int(os.environ.get("BENCH_PLAYS", "200000"))
+LISTENERS = int(os.environ.get("BENCH_LISTENERS", "1000"))
+SONGS_CONCURRENCY = (1, 10, 50)
+SONGS_PER_CLIENT = int(os.environ.get("BENCH_SONGS_PER_CLIENT", "40"))
+LOGINS = int(os.environ.get("BENCH_LOGINS", "32"))
+PASSWORD = "benchmark password"
+DB_NAME = "bench_server"
+
+
+def catalogue() -> FakeSongs:
+    return FakeSongs(per_genre_tracks=200)
+
+
+# --- the server child -----------------------------------------------------------------------------
+def serve(timings_path: str) -> int:
+    """Child process: a real Server over the bench catalogue; handler timings to a file."""
+    import pymongo
+
+    from bluetrack.server.runner import Server, stores_for
+
+    settings = get_settings()
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.store_uri)
+    db = client[settings.mongodb_db]
+    songs = catalogue()
+    timings: list[tuple[float, float]] = []  # (wall clock at start, seconds)
+    songs_handler = REGISTRY[Topic.SONGS_UPDATE]
+
+    def timed(ctx: ServerContext, request: Any) -> Any:
+        began, wall = time.perf_counter(), time.time()
+        try:
+            return songs_handler(ctx, request)
+        finally:
+            timings.append((wall, time.perf_counter() - began))
+
+    server = Server(
+        settings,
+        stores=lambda _: stores_for(db, songs),
+        registry={**REGISTRY, Topic.SONGS_UPDATE: timed},
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+    server.start()
+    server.wait()
+    server.stop()
+    Path(timings_path).write_text(json.dumps(timings))
+    client.close()
+    return 0
+
+
+@contextmanager
+def server_child(settings: Settings, timings_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    from bluetrack.stack.apps import child_env
+
+    log = (settings.home / "bench-server.log").open("wb")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_server", "serve", str(timings_path)],
+        env=child_env(settings),
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)
+        log.close()
+
+
+# --- sessions and plays ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BenchSession:
+    record: SessionRecord
+    token: bytes
+
+
+def live_sessions(db: Any, count: int, ttl: timedelta = timedelta(hours=2)) -> list[BenchSession]:
+    now = utc_now()
+    sessions = []
+    for i in range(count):
+        token = sealing.new_token()
+        record = SessionRecord(
+            new_id(), new_id(), f"bench{i}", sealing.token_hash(token), now, now + ttl
+        )
+        sessions.append(BenchSession(record, token))
+    repository = SessionRepository(db)
+    for session in sessions:
+        repository.create(session.record)
+    return sessions
+
+
+def signed_plays(
+    keys: ServerKeys, sessions: list[BenchSession], songs: FakeSongs, count: int
+) -> list[tuple[bytes, bytes]]:
+    now = utc_now()
+    records = [s.record for s in sessions]
+    play_keys = {
+        r.session_id: sealing.play_key_for(keys.master_secret, r.session_id) for r in records
+    }
+    pairs = []
+    for i in range(count):
+        session = records[i % len(records)]
+        track = songs.tracks[i % len(songs.tracks)]
+        at = now - timedelta(seconds=60 + (i % 600))
+        event = sealing.sign_play(
+            play_keys[session.session_id],
+            PlayEvent(
+                event_id=new_id(),
+                user_id=session.user_id,
+                session_id=session.session_id,
+                client_id=f"bench-client-{i % len(records):05d}",
+                track_id=track.track_id,
+                operation_type=("start", "pause", "resume", "stop", "end")[i % 5],
+                start_time=at - timedelta(seconds=30),
+                event_time=at,
+                duration_ms=track.duration_ms,
+                genre=track.genres[0],
+                mac="0" * 64,
+            ),
+        )
+        pairs.append((session.user_id.encode(), codec.encode(event)))
+    return pairs
+
+
+def produce_plays(settings: Settings, pairs: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(settings)
+    for key, value in pairs:
+        while True:
+            try:
+                producer.produce(Topic.SONGS_TRACKER, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    if producer.flush(120):
+        raise RuntimeError("the benchmark's play events were not all delivered")
+
+
+def accepted_rate(settings: Settings, expected: int, timeout_s: float = 600) -> dict[str, Any]:
+    """Read AcceptedPlay records until ``expected`` arrived; rate from broker timestamps."""
+    consumer = make_consumer(settings, f"bench-accepted-{uuid.uuid4().hex}")
+    consumer.assign(
+        [
+            TopicPartition(Topic.PLAYS_ACCEPTED, p, 0)
+            for p in consumer.list_topics(Topic.PLAYS_ACCEPTED, timeout=30)
+            .topics[Topic.PLAYS_ACCEPTED]
+            .partitions
+        ]
+    )
+    first = last = None
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < expected and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, 0.5):
+                if msg.error() is not None:
+                    continue
+                stamp = msg.timestamp()[1] / 1000
+                first = stamp if first is None else min(first, stamp)
+                last = stamp if last is None else max(last, stamp)
+                seen += 1
+    finally:
+        consumer.close()
+    if first is None or last is None or seen < 2:
+        raise RuntimeError(f"only {seen} of {expected} plays were accepted")
+    return {
+        "events": expected,
+        "accepted": seen,
+        "seconds": round(last - first, 2),
+        "events_per_s": round((seen - 1) / max(last - first, 1e-3)),
+    }
+
+
+def verifier_rate(pairs: list[tuple[bytes, bytes]], keys: ServerKeys, songs: FakeSongs) -> float:
+    """Events per second through PlayVerifier alone: the CPU ceiling of the hot path."""
+    store = InMemorySessions()
+    now = utc_now()
+    for _, raw in pairs:
+        event = PlayEvent.model_validate_json(raw)
+        if event.session_id not in store.sessions:
+            store.create(
+                SessionRecord(
+                    event.session_id, event.user_id, "u", "", now, now + timedelta(hours=1)
+                )
+            )
+    verifier = PlayVerifier(
+        SessionCache(store, keys.master_secret), songs.track_index(), TimeRules.of(30, 3600)
+    )
+    messages = as_messages([raw for _, raw in pairs])
+    began = time.perf_counter()
+    for i in range(0, len(messages), 5000):
+        batch = verifier.verify_batch(messages[i : i + 5000])
+        if batch.rejected:
+            raise RuntimeError("the benchmark's own events must all be accepted")
+    return len(messages) / (time.perf_counter() - began)
+
+
+# --- songs_update ---------------------------------------------------------------------------------
+class Multiplexer:
+    """Many logical clients over one producer and one reply consumer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._producer: Producer = make_producer(settings, **{"linger.ms": 0})
+        self._consumer: Consumer = make_consumer(
+            settings, f"bench-replies-{uuid.uuid4().hex}", **{"fetch.wait.max.ms": 5}
+        )
+        assign_at_end(self._consumer, [Topic.SONGS_RESPONSE], timeout_s=30)
+        self._pending: dict[str, Future[Reply]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def call(self, request: SongsRequest, timeout_s: float = 30.0) -> SongsReply:
+        future: Future[Reply] = Future()
+        with self._lock:
+            self._pending[request.request_id] = future
+        self._producer.produce(Topic.SONGS_UPDATE, codec.encode(request), request.client_id)
+        self._producer.poll(0)
+        reply = future.result(timeout_s)
+        if not isinstance(reply, SongsReply) or not reply.ok:
+            raise RuntimeError(f"songs_update failed: {reply.error}")
+        return reply
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0)
+            msg = self._consumer.poll(0.01)
+            if msg is None or msg.error() is not None:
+                continue
+            reply = codec.decode(msg.value(), SongsReply, max_bytes=codec.MAX_REPLY_BYTES)
+            with self._lock:
+                future = self._pending.pop(reply.request_id, None)
+            if future is not None:
+                future.set_result(reply)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+        self._producer.flush(5)
+
+
+def songs_round_trips(
+    mux: Multiplexer, keys: ServerKeys, sessions: list[BenchSession], clients: int, per_client: int
+) -> dict[str, Any]:
+    def one_client(index: int) -> list[float]:
+        session, token = sessions[index].record, sessions[index].token
+        client_id = f"bench-songs-{index:04d}"
+        latencies = []
+        for _ in range(per_client):
+            began = time.perf_counter()
+            request_id = new_id()
+            mux.call(
+                SongsRequest(
+                    request_id=request_id,
+                    client_id=client_id,
+                    session_id=session.session_id,
+                    sealed_auth=auth_proof(keys, token, request_id, client_id, utc_now()),
+                )
+            )
+            latencies.append(time.perf_counter() - began)
+        return latencies
+
+    began_wall, began = time.time(), time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        samples = [x for chunk in pool.map(one_client, range(clients)) for x in chunk]
+    elapsed = time.perf_counter() - began
+    return {
+        "clients": clients,
+        "requests": len(samples),
+        "requests_per_s": round(len(samples) / elapsed, 1),
+        **summary(samples),
+        "window": (began_wall, began_wall + elapsed),
+    }
+
+
+def wait_until_serving(mux: Multiplexer, keys: ServerKeys, session: BenchSession) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            songs_round_trips(mux, keys, [session], 1, 1)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+# --- login ----------------------------------------------------------------------------------------
+def login_rate(settings: Settings, users: int, logins: int) -> dict[str, Any]:
+    """Logins per second with ``server_workers`` logins in flight (one client each)."""
+    concurrent = min(settings.server_workers, logins)
+    clients = [BlueTrackClient(settings) for _ in range(concurrent)]
+    names = [f"login{uuid.uuid4().hex[:8]}" for _ in range(users)]
+    try:
+        with ThreadPoolExecutor(concurrent) as pool:
+            list(pool.map(lambda i: _register(clients[i % concurrent], names[i]), range(users)))
+            began = time.perf_counter()
+            done = list(
+                pool.map(
+                    lambda i: clients[i % concurrent].login(names[i % users], PASSWORD),
+                    range(logins),
+                )
+            )
+            elapsed = time.perf_counter() - began
+    finally:
+        for client in clients:
+            client.close()
+    return {
+        "bcrypt_cost": settings.bcrypt_cost,
+        "logins": len(done),
+        "concurrent": concurrent,
+        "logins_per_s": round(len(done) / elapsed, 2),
+    }
+
+
+def _register(client: BlueTrackClient, name: str) -> None:
+    client.register(name, f"{name}@example.com", PASSWORD)
+
+
+# --- all of it -----------------------------------------------------------------------------------
+def run() -> dict[str, Any]:
+    import pymongo
+
+    load_before = round(os.getloadavg()[0], 2)
+    from bluetrack.stack.testing import running_stack
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-server-") as home,
+        running_stack(Path(home), get_settings()) as stack,
+    ):
+        settings = stack.model_copy(
+            update={
+                "mongodb_db": DB_NAME,
+                "register_per_client_per_minute": 10_000,
+                "request_timeout_s": 120.0,  # 16 logins at cost 12 queue up on small machines
+            }
+        )
+        mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.store_uri)
+        db = mongo[DB_NAME]
+        keys = load_or_create(db)  # the child loads this same key, as a second server would
+        songs = catalogue()
+        sessions = live_sessions(db, max(LISTENERS, *SONGS_CONCURRENCY))
+        pairs = signed_plays(keys, sessions, songs, PLAYS)
+        produce_plays(settings, pairs)
+        timings_path = Path(home) / "songs-timings.json"
+        with server_child(settings, timings_path):
+            plays = accepted_rate(settings, len(pairs))
+            mux = Multiplexer(settings)
+            try:
+                wait_until_serving(mux, keys, sessions[0])
+                songs_round_trips(mux, keys, sessions, 5, 10)  # warm-up
+                latency = [
+                    songs_round_trips(mux, keys, sessions, clients, SONGS_PER_CLIENT)
+                    for clients in SONGS_CONCURRENCY
+                ]
+            finally:
+                mux.close()
+            login = login_rate(settings, users=8, logins=LOGINS)
+        mongo.close()
+        handler = json.loads(timings_path.read_text()) if timings_path.exists() else []
+    for figures in latency:
+        start, end = figures.pop("window")
+        figures["handler"] = summary([s for at, s in handler if start <= at <= end])
+    plays["verifier_only_events_per_s"] = round(verifier_rate(pairs[:50_000], keys, catalogue()))
+    return {
+        "bench": "server",
+        "cpus": os.cpu_count(),
+        # Other programs on the machine share those CPUs with broker, store and server.
+        "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
+        "server_processes": 1,
+        "plays": plays,
+        "songs_update": latency,
+        "songs_target": "p95 <= 20 ms at 50 clients",
+        "login": login,
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:
+        sys.exit(serve(sys.argv[2]))
+    print(json.dumps(run(), indent=2))
