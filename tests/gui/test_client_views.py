@@ -227,3 +227,14 @@ def test_the_window_is_a_normal_resizable_one(qtbot: QtBot) -> None:
     assert window.size() == MINIMUM_SIZE
     window.resize(1800, 1000)
     assert window.width() == 1800
+
+
+def test_f5_asks_for_new_shelves(qtbot: QtBot) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.show_page(window.main_page)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # shortcuts fire in the active window only
+    with qtbot.waitSignal(window.main_page.refresh_requested):
+        qtbot.keyClick(window.main_page, Qt.Key.Key_F5)

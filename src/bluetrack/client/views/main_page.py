@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,8 +27,10 @@ class MainPage(QWidget):
         super().__init__()
         self.user = label("", "sidebarUser")
         self.refresh_button = QPushButton(self.tr("⟳  New shelves"))
-        self.refresh_button.setToolTip(self.tr("Get a new random set of genres and tracks"))
+        self.refresh_button.setToolTip(self.tr("Get a new random set of genres and tracks (F5)"))
         self.refresh_button.clicked.connect(self.refresh_requested)
+        refresh_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self)
+        refresh_key.activated.connect(self.refresh_button.click)  # F5 / Ctrl+R, as in browsers
         self.logout_button = QPushButton(self.tr("⎋  Log out"))
         self.logout_button.clicked.connect(self.logout_requested)
         self.shelves = ShelvesView()
