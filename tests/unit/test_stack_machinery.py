@@ -222,11 +222,13 @@ class FakeAdmin:
     def create_topics(self, new_topics: list[Any], **kwargs: Any) -> dict[str, Done]:
         for topic in new_topics:
             self.created[topic.topic] = (topic.num_partitions, dict(topic.config))
+            self.partitions[topic.topic] = topic.num_partitions
         return {topic.topic: Done() for topic in new_topics}
 
     def create_partitions(self, requests: list[Any], **kwargs: Any) -> dict[str, Done]:
         for request in requests:
             self.grown[request.topic] = request.new_total_count
+            self.partitions[request.topic] = request.new_total_count
         return {request.topic: Done() for request in requests}
 
 
@@ -234,6 +236,8 @@ def test_topics_are_created_grown_and_never_shrunk(monkeypatch: pytest.MonkeyPat
     settings = Settings(plays_partitions=4, request_partitions=2)
     admin = FakeAdmin({Topic.SONGS_TRACKER.value: 2, Topic.TOP_GENRES.value: 3})
     monkeypatch.setattr(topics, "admin_client", lambda _settings: admin)
+    awaited: list[str] = []
+    monkeypatch.setattr(topics, "wait_for_leaders", lambda _settings, names: awaited.extend(names))
 
     states = {state.name: state for state in topics.ensure_topics(settings)}
 
@@ -246,6 +250,7 @@ def test_topics_are_created_grown_and_never_shrunk(monkeypatch: pytest.MonkeyPat
     assert admin.grown == {Topic.SONGS_TRACKER.value: 4}
     assert states[Topic.TOP_GENRES.value].outcome == "too many partitions: 3"
     assert states[Topic.LOGIN_USER.value].outcome == "created"
+    assert sorted(awaited) == sorted([*admin.created, *admin.grown])  # usable once returned
 
 
 def test_topics_already_in_place_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,6 +258,7 @@ def test_topics_already_in_place_are_left_alone(monkeypatch: pytest.MonkeyPatch)
     wanted = {spec.topic.value: topics.wanted_partitions(spec, settings) for spec in TOPIC_SPECS}
     admin = FakeAdmin(wanted)
     monkeypatch.setattr(topics, "admin_client", lambda _settings: admin)
+    monkeypatch.setattr(topics, "wait_for_leaders", lambda _settings, names: pytest.fail())
 
     outcomes = {state.outcome for state in topics.ensure_topics(settings)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from bluetrack.protocol.topics import TOPIC_SPECS, TopicSpec, partitions_for
 from bluetrack.stack.exceptions import StackError
 
 if TYPE_CHECKING:
+    from confluent_kafka import Consumer, TopicPartition
     from confluent_kafka.admin import AdminClient
 
 ADMIN_TIMEOUT_S = 30.0
@@ -58,7 +60,53 @@ def ensure_topics(settings: Settings) -> list[TopicState]:
         and existing[spec.topic.value] < wanted_partitions(spec, settings)
     ]
     _grow(admin, too_few, settings)
+    if missing or too_few:
+        wait_for_leaders(settings, [spec.topic.value for spec in [*missing, *too_few]])
     return [_state(spec, settings, existing, missing, too_few) for spec in TOPIC_SPECS]
+
+
+def wait_for_leaders(
+    settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S
+) -> None:
+    """Until every partition of ``names`` answers an offsets request.
+
+    A just-created topic has a leader in the metadata a moment before that leader serves;
+    meanwhile reads fail with NOT_LEADER_FOR_PARTITION, and the first user must not see that.
+    """
+    from confluent_kafka import Consumer
+
+    conf: dict[str, str | int | float | bool] = {
+        **settings.kafka_client_config(),
+        "group.id": "bluetrack-stack-probe",  # never joins: watermarks need no group
+    }
+    probe = Consumer(conf)
+    try:
+        deadline = time.monotonic() + timeout_s
+        pending = _partitions(admin_client(settings), names)
+        while pending:
+            pending = [tp for tp in pending if not _serves(probe, tp)]
+            if pending and time.monotonic() > deadline:
+                raise StackError(f"topic partitions not served after {timeout_s:.0f}s: {pending}")
+    finally:
+        probe.close()
+
+
+def _partitions(admin: AdminClient, names: list[str]) -> list[TopicPartition]:
+    from confluent_kafka import TopicPartition
+
+    topics = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    return [TopicPartition(name, p) for name in names for p in topics[name].partitions]
+
+
+def _serves(probe: Consumer, partition: TopicPartition) -> bool:
+    from confluent_kafka import KafkaException
+
+    try:
+        probe.get_watermark_offsets(partition, timeout=5)
+        return True
+    except KafkaException:
+        time.sleep(0.1)
+        return False
 
 
 def _state(
