@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = Field(default=None, validation_alias=_alias("MONGODB_URI"))
     spark_master: str = Field(default="local[2]", validation_alias=_alias("SPARK_MASTER"))
     mongodb_db: str = "bluetrack"
+    mongodb_timeout_s: float = Field(default=10.0, gt=0)  # finding the server, connecting
+    mongodb_operation_timeout_s: float = Field(default=300.0, gt=0)  # one operation's reply
 
     # --- Kafka security (production clusters); passed straight to librdkafka ----------------
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
