@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from bluetrack.client.recorded import Recording
 from bluetrack.client.views.chart_panel import ChartPanel
 from bluetrack.client.views.login import LoginPage
+from bluetrack.client.views.main_page import MainPage
 from bluetrack.client.views.main_window import MINIMUM_SIZE, MainWindow
 from bluetrack.client.views.player_bar import PlayerBar
 from bluetrack.client.views.register import RegisterPage
@@ -238,3 +239,22 @@ def test_f5_asks_for_new_shelves(qtbot: QtBot) -> None:
     qtbot.waitUntil(window.isActiveWindow)  # shortcuts fire in the active window only
     with qtbot.waitSignal(window.main_page.refresh_requested):
         qtbot.keyClick(window.main_page, Qt.Key.Key_F5)
+
+
+def test_main_page_tab_order_reads_sidebar_tiles_chart_player(
+    qtbot: QtBot, recording: Recording
+) -> None:
+    page = MainPage()
+    qtbot.addWidget(page)
+    page.show()
+    page.shelves.show_shelves(recording.shelves())
+    page.shelves_loaded(20, 200)
+    tiles = page.shelves.tiles()
+    page.activateWindow()
+    qtbot.waitUntil(page.isActiveWindow)
+    page.logout_button.setFocus()
+    qtbot.keyClick(page.logout_button, Qt.Key.Key_Tab)
+    assert tiles[0].hasFocus()
+    tiles[-1].setFocus()
+    qtbot.keyClick(tiles[-1], Qt.Key.Key_Tab)
+    assert page.chart.buttons.buttons()[0].hasFocus()

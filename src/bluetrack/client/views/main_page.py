@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from bluetrack.client.views.chart_panel import ChartPanel
+from bluetrack.client.views.forms import chain_tab_order
 from bluetrack.client.views.player_bar import PlayerBar
 from bluetrack.client.views.shelves import ShelvesView
 from bluetrack.client.views.widgets import label, named
@@ -95,12 +96,24 @@ class MainPage(QWidget):
 
     def shelves_loaded(self, genre_count: int, track_count: int) -> None:
         self.refresh_button.setEnabled(True)
+        self._order_focus()
         genres = self.tr("%n genre(s)", "", genre_count)
         tracks = self.tr("%n track(s)", "", track_count)
         self.subtitle.setText(
             self.tr("%1 and %2, picked at random. Space plays the focused track.")
             .replace("%1", genres)
             .replace("%2", tracks)
+        )
+
+    def _order_focus(self) -> None:
+        """Tab reads the page as the eye does: sidebar, tiles shelf by shelf, chart, player.
+        (Tiles are made after the rest, so Qt's default order would put them last.)"""
+        chain_tab_order(
+            self.refresh_button,
+            self.logout_button,
+            *self.shelves.tiles(),
+            *self.chart.buttons.buttons(),
+            self.player.stop_button,
         )
 
     def shelves_failed(self, text: str) -> None:
