@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -181,6 +181,69 @@ class _Pending(_Columns):
         return _Rows.events(
             self.user, self.time, self.rank, genre=self.genre, duration=self.duration
         )
+
+
+class _PendingStore:
+    """Pending events in chunks, one per batch, with tombstones: taking a few users' events
+    out does not copy the rest. A chunk is compacted once half dead, dropped once empty."""
+
+    def __init__(self) -> None:
+        self._chunks: list[_Pending] = []
+        self._alive: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(int(alive.sum()) for alive in self._alive)
+
+    def add(self, rows: _Pending) -> None:
+        if len(self._chunks) >= MAX_PENDING_CHUNKS:  # short triggers: keep the loops short
+            rows = self.merged().concat(rows)
+            self._chunks, self._alive = [], []
+        if len(rows):
+            self._chunks.append(rows)
+            self._alive.append(np.ones(len(rows), bool))
+
+    def take_users(self, chosen: np.ndarray) -> _Pending:
+        """Remove and return the events of the users ``chosen`` (a mask over user codes)."""
+        return self._take(lambda chunk: chosen[chunk.user])
+
+    def take_before(self, instant: int) -> _Pending:
+        """Remove and return the events older than ``instant``."""
+        return self._take(lambda chunk: chunk.time < instant)
+
+    def _take(self, select: Callable[[_Pending], np.ndarray]) -> _Pending:
+        taken = []
+        for i, chunk in enumerate(self._chunks):  # a bounded few chunks
+            index = np.flatnonzero(self._alive[i] & select(chunk))
+            if len(index):
+                taken.append(chunk.take(index))
+                self._alive[i][index] = False
+        self._compact()
+        return _empty(_Pending).concat(*taken)
+
+    def _compact(self) -> None:
+        chunks, alive = [], []
+        for chunk, mask in zip(self._chunks, self._alive, strict=True):
+            live = int(mask.sum())
+            if live * 2 < len(mask) and live:
+                chunk, mask = chunk.take(mask), np.ones(live, bool)
+            if live:
+                chunks.append(chunk)
+                alive.append(mask)
+        self._chunks, self._alive = chunks, alive
+
+    def merged(self) -> _Pending:
+        """Every live event, as one table."""
+        parts = [c.take(m) for c, m in zip(self._chunks, self._alive, strict=True)]
+        return _empty(_Pending).concat(*parts)
+
+    def users(self) -> np.ndarray:
+        """The user code of every live event."""
+        parts = [c.user[m] for c, m in zip(self._chunks, self._alive, strict=True)]
+        return np.concatenate([np.zeros(0, I64), *parts])
+
+    def renumber(self, new_codes: np.ndarray) -> None:
+        for chunk in self._chunks:
+            chunk.user = new_codes[chunk.user]
 
 
 @dataclass(slots=True)
@@ -407,7 +470,7 @@ class ChartEngine:
         self._genre_codes: dict[str, int] = {}
         self._directory = _UserDirectory(np.zeros(0, object))
         self._users = _Users.blank(0)
-        self._pending: list[_Pending] = []
+        self._pending = _PendingStore()
         self._qualified: _Qualified = _empty(_Qualified)
         self._trend: _Trend = _empty(_Trend)
         self._all_time = np.zeros(0, I64)
@@ -442,11 +505,10 @@ class ChartEngine:
 
     def state_rows(self) -> int:
         """Carried plays plus pending events: the engine's live state, for the batch log."""
-        return int((self._users.carry_genre >= 0).sum()) + sum(map(len, self._pending))
+        return int((self._users.carry_genre >= 0).sum()) + len(self._pending)
 
     def to_bytes(self) -> bytes:
         """The whole state: compact (numeric columns, LZ4) and deterministic."""
-        self._merge_pending()
         header = {
             "rules": {
                 "window_s": self.rules.window_s,
@@ -459,7 +521,7 @@ class ChartEngine:
         users = self._users.to_arrow().append_column(
             "user_id", pa.array(self._directory.names, pa.string())
         )
-        pending = self._pending[0] if self._pending else _empty(_Pending)
+        pending = self._pending.merged()
         tables = [
             users,
             pending.to_arrow(),
@@ -484,7 +546,7 @@ class ChartEngine:
         engine._directory = _UserDirectory(names)
         engine._users = _Users.from_arrow(users)
         restored = _Pending.from_arrow(pending)
-        engine._pending = [restored] if len(restored) else []
+        engine._pending.add(restored)
         engine._qualified = _Qualified.from_arrow(qualified)
         engine._trend = _Trend.from_arrow(trend)
         engine._all_time = all_time.column("all_time").to_numpy().astype(I64)
@@ -593,7 +655,7 @@ class ChartEngine:
             return events
         chosen = np.zeros(len(self._users), bool)
         chosen[codes] = True
-        pending = self._take_pending(chosen)
+        pending = self._pending.take_users(chosen)
         self._qualified = self._qualified.take(~chosen[self._qualified.user])
         u = self._users
         start = _Rows(
@@ -607,16 +669,6 @@ class ChartEngine:
         )
         rows = start.concat(pending.as_rows(), events)
         return rows.take(_sort_order(rows.user, rows.time, rows.rank))
-
-    def _take_pending(self, chosen: np.ndarray) -> _Pending:
-        """Remove and return the pending events of the ``chosen`` users."""
-        taken, kept = [], []
-        for chunk in self._pending:  # a bounded few chunks, one per recent batch
-            mine = chosen[chunk.user]
-            taken.append(chunk.take(mine))
-            kept.append(chunk.take(~mine))
-        self._pending = [c for c in kept if len(c)]
-        return _empty(_Pending).concat(*taken)
 
     def _settle_qualifications(
         self,
@@ -650,7 +702,7 @@ class ChartEngine:
         """Store the replayed events as pending, each with its state, and the new tips."""
         play_genre, play_duration = played.play_genre(rows), played.play_duration(rows)
         events = np.flatnonzero(rows.rank != FROM)
-        self._pending.append(
+        self._pending.add(
             _Pending(
                 rows.user[events],
                 rows.time[events],
@@ -663,8 +715,6 @@ class ChartEngine:
                 played.playing[events],
             )
         )
-        if len(self._pending) > MAX_PENDING_CHUNKS:
-            self._merge_pending()
         codes = rows.user[last]
         u = self._users
         u.tip_at[codes] = rows.time[last]
@@ -673,10 +723,6 @@ class ChartEngine:
         u.tip_duration[codes] = play_duration[last]
         u.tip_listened[codes] = played.listened[last]
         u.tip_playing[codes] = played.playing[last]
-
-    def _merge_pending(self) -> None:
-        if len(self._pending) > 1:
-            self._pending = [self._pending[0].concat(*self._pending[1:])]
 
     # ----- what becomes final -------------------------------------------------------------
 
@@ -705,16 +751,9 @@ class ChartEngine:
 
     def _fold(self, horizon: int) -> None:
         """Events older than the horizon are final: fold them into the carried plays."""
-        old_parts = []
-        for i, chunk in enumerate(self._pending):  # a bounded few chunks
-            final = chunk.time < horizon
-            if final.any():
-                old_parts.append(chunk.take(final))
-                self._pending[i] = chunk.take(~final)
-        self._pending = [c for c in self._pending if len(c)]
-        if not old_parts:
+        old = self._pending.take_before(horizon)
+        if not len(old):
             return
-        old = _empty(_Pending).concat(*old_parts)
         old = old.take(_sort_order(old.user, old.time, old.rank))
         _, last = _user_bounds(old.user)
         latest = old.take(last)  # each user's last final event, with the state after it
@@ -770,14 +809,12 @@ class ChartEngine:
         """
         live = self._users.carry_genre >= 0
         live[self._qualified.user] = True  # (implied by the carried play; kept for safety)
-        for chunk in self._pending:
-            live[chunk.user] = True
+        live[self._pending.users()] = True
         dead = len(live) - int(live.sum())
         if dead <= max(self.COMPACT_MIN_DEAD, len(live) // 2):
             return
         renumber = np.cumsum(live) - 1
-        for chunk in self._pending:
-            chunk.user = renumber[chunk.user]
+        self._pending.renumber(renumber)
         self._qualified.user = renumber[self._qualified.user]
         self._users = self._users.take(live)
         self._directory.keep(live)
