@@ -151,9 +151,10 @@ def delete_topic(settings: Settings) -> None:
         future.result(30)
 
 
-def run() -> dict[str, Any]:
-    """Produce ``EVENTS`` play events with each client against the local broker."""
-    settings = get_settings()
+def run(settings: Settings | None = None) -> dict[str, Any]:
+    """Produce ``EVENTS`` play events with each client against the broker of ``settings``
+    (default: the environment's, i.e. the local stack of `bluetrack up`)."""
+    settings = settings or get_settings()
     pairs = play_events()
     create_topic(settings)
     try:
