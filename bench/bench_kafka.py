@@ -7,24 +7,29 @@ lz4, so the fair comparison leaves compression out). A third run is confluent-ka
 project's own producer settings (lz4), what the simulator and the server really use.
 
 A rate is events whose delivery the broker confirmed, divided by the time from the first
-send to the last confirmation. ``python -m bench.bench_kafka`` prints the figures as JSON.
+send to the last confirmation. ``python -m bench.bench_kafka`` prints the figures as JSON;
+it starts a private Kafka on free ports for the run (``stack.testing.running_stack``), or
+uses the cluster named by ``KAFKA_BOOTSTRAP_SERVERS``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from bluetrack.bus.kafka import producer_config
-from bluetrack.config import Settings, get_settings
+from bluetrack.config import Settings
 from bluetrack.protocol import codec, sealing
 from bluetrack.protocol.envelope import new_id
 from bluetrack.protocol.plays import PlayEvent
+from bluetrack.stack.testing import running_stack
 from bluetrack.stack.topics import admin_client
 
 TOPIC = "bench_play_events"
@@ -152,9 +157,19 @@ def delete_topic(settings: Settings) -> None:
 
 
 def run(settings: Settings | None = None) -> dict[str, Any]:
-    """Produce ``EVENTS`` play events with each client against the broker of ``settings``
-    (default: the environment's, i.e. the local stack of `bluetrack up`)."""
-    settings = settings or get_settings()
+    """Produce ``EVENTS`` play events with each client against the broker of ``settings``;
+    without settings, on a private local stack started for the run (on free ports, so a
+    stack of `bluetrack up` is not disturbed) unless the environment names a cluster."""
+    if settings is not None:
+        return measure(settings)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-kafka-") as home,
+        running_stack(Path(home)) as private,
+    ):
+        return measure(private)
+
+
+def measure(settings: Settings) -> dict[str, Any]:
     pairs = play_events()
     create_topic(settings)
     try:
