@@ -103,8 +103,10 @@ def serve(timings_path: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.start()
     server.wait()
+    history = server.history
     server.stop()
-    Path(timings_path).write_text(json.dumps(timings))
+    counts = {"written": history.written, "dropped": history.dropped} if history else {}
+    Path(timings_path).write_text(json.dumps({"songs": timings, "history": counts}))
     client.close()
     return 0
 
@@ -456,10 +458,12 @@ def run() -> dict[str, Any]:
                 mux.close()
             login = login_rate(settings, users=8, logins=LOGINS, server_pid=child.pid)
         mongo.close()
-        handler = json.loads(timings_path.read_text()) if timings_path.exists() else []
+        child_report = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    handler = child_report.get("songs", [])
     for figures in latency:
         start, end = figures.pop("window")
         figures["handler"] = summary([s for at, s in handler if start <= at <= end])
+    plays["history_written_dropped"] = child_report.get("history")
     plays["verifier_only_events_per_cpu_s"] = round(
         verifier_rate(pairs[:50_000], keys, catalogue())
     )

@@ -1,17 +1,16 @@
 """The plays consumer: big batches in, accepted plays and dead letters out, then commit.
 
 Runs on its own thread and consumer, so a burst of plays never queues behind logins. Each
-batch is verified, produced, flushed (delivery confirmed), handed to the history writer, and
-only then committed. If producing fails, the batch's ids are forgotten by the replay guard
-and the consumer seeks back, so the batch is verified again rather than lost.
+batch is verified, produced, flushed (delivery confirmed) and only then committed; its
+history entries go to the ``HistoryWriter``, which writes them behind. If producing fails,
+the batch's ids are forgotten by the replay guard and the consumer seeks back, so the batch
+is verified again rather than lost.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +19,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.delivery import produce
 from bluetrack.server.exceptions import STORE_DOWN
+from bluetrack.server.history_writer import HistoryWriter
 from bluetrack.server.plays import PlayBatch, PlayVerifier
-from bluetrack.store.history import HistoryEntry, HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -115,69 +114,3 @@ class PlaysLoop:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             except Exception as exc:  # revoked meanwhile: its new owner starts from the commit
                 log.warning("could not rewind %s[%d]: %s", topic, partition, exc)
-
-
-class HistoryWriter:
-    """Writes listening history in big unordered batches on its own thread.
-
-    A bounded queue: if MongoDB falls behind or is down, the plays loop waits instead of
-    memory growing; failed writes are retried (idempotent: event ids are the ``_id``s).
-    """
-
-    def __init__(
-        self,
-        store: HistoryStore,
-        *,
-        max_batch: int = 5000,
-        max_queued_batches: int = 64,
-        retry_s: float = 1.0,
-    ) -> None:
-        self._store = store
-        self._max_batch = max_batch
-        self._retry_s = retry_s
-        self._queue: queue.Queue[list[HistoryEntry] | None] = queue.Queue(max_queued_batches)
-        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
-        self.written = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def put(self, entries: list[HistoryEntry]) -> None:
-        if entries:
-            self._queue.put(entries)
-
-    def close(self, timeout_s: float = 30.0) -> None:
-        """Write what is queued, then stop."""
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            entries = self._queue.get()
-            if entries is None:
-                return
-            closing = False
-            # Merge whatever else is queued into one insert_many.
-            while len(entries) < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    closing = True
-                    break
-                entries.extend(more)
-            self._write(entries)
-            if closing:
-                return
-
-    def _write(self, entries: list[HistoryEntry]) -> None:
-        attempt = 0
-        while True:
-            try:
-                self.written += self._store.add_many(entries)
-                return
-            except Exception as exc:
-                attempt += 1
-                log.warning("history write of %d entries failed (%s); retrying", len(entries), exc)
-                time.sleep(min(self._retry_s * attempt, 30.0))

@@ -27,8 +27,9 @@ from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import ServerContext, SongSource, TrackFacts
 from bluetrack.server.exceptions import ServerError
 from bluetrack.server.handlers import REGISTRY, Handler
+from bluetrack.server.history_writer import HistoryWriter
 from bluetrack.server.plays import PlayVerifier
-from bluetrack.server.plays_loop import HistoryWriter, PlaysLoop
+from bluetrack.server.plays_loop import PlaysLoop
 from bluetrack.server.request_loop import RequestLoop
 from bluetrack.server.service import ServerService
 from bluetrack.store.history import HistoryRepository
@@ -116,7 +117,7 @@ class Server:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producers: list[Producer] = []
-        self._history: HistoryWriter | None = None
+        self.history: HistoryWriter | None = None
         self.ctx: ServerContext | None = None
         self.requests: RequestLoop | None = None
         self.plays: PlaysLoop | None = None
@@ -135,8 +136,8 @@ class Server:
         )
         self._producers = [request_producer, plays_producer]
         publish_key(request_producer, stores.keys)
-        self._history = HistoryWriter(stores.history)
-        self._history.start()
+        self.history = HistoryWriter(stores.history)
+        self.history.start()
         self.requests = RequestLoop(
             ServerService(ctx, self._registry),
             make_consumer(self.settings, self._requests_group),
@@ -152,7 +153,7 @@ class Server:
             ),
             make_consumer(self.settings, self._plays_group),
             plays_producer,
-            self._history,
+            self.history,
             stop=self._stop,
         )
         self._spawn("requests", self.requests.run)
@@ -169,8 +170,8 @@ class Server:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
-        if self._history is not None:
-            self._history.close(timeout_s)
+        if self.history is not None:
+            self.history.close(timeout_s)
         for producer in self._producers:
             producer.flush(timeout_s)
         # Drop the clients now, not at garbage collection (when the broker may be gone).
