@@ -171,8 +171,9 @@ class BlueTrackClient:
         publish(self.requests.producer, Topic.SONGS_TRACKER, event, key=session.user_id)
         return event
 
-    def flush(self, timeout_s: float = 10.0) -> None:
-        self.requests.producer.flush(timeout_s)
+    def flush(self, timeout_s: float = 10.0) -> int:
+        """Wait for delivery of what was sent; returns how many messages are still queued."""
+        return int(self.requests.producer.flush(timeout_s))
 
     def close(self) -> None:
         self.requests.close()
