@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "bluetrack.client.commands",
     "bluetrack.simulate.commands",
     "bluetrack.server.commands",
+    "bluetrack.catalogue.commands",
 ]
 
 
