@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,7 +181,32 @@ def plan_session(
     joined_at_s: float = 0.0,
     behaviour: Behaviour | None = None,
 ) -> list[PlannedEvent]:
-    """Every play event of listener ``listener`` until ``horizon_s``, in time order.
+    """Every play event of listener ``listener`` until ``horizon_s``, in time order."""
+    return list(
+        session_events(
+            seed,
+            listener,
+            shelves,
+            horizon_s,
+            speed=speed,
+            joined_at_s=joined_at_s,
+            behaviour=behaviour,
+        )
+    )
+
+
+def session_events(
+    seed: int,
+    listener: int,
+    shelves: Sequence[Shelf],
+    horizon_s: float,
+    *,
+    speed: float = 1.0,
+    joined_at_s: float = 0.0,
+    behaviour: Behaviour | None = None,
+) -> Iterator[PlannedEvent]:
+    """``plan_session`` one play at a time, so a long run of many listeners keeps only each
+    listener's next play in memory.
 
     ``joined_at_s`` is when the listener joined the run: the genre fashions follow run time.
     """
@@ -190,18 +215,18 @@ def plan_session(
     behaviour = behaviour or Behaviour()
     playable = [s for s in shelves if s.tracks]
     if not playable:
-        return []
+        return
     rng = listener_rng(seed, listener)
     popularity = GenrePopularity(seed, behaviour)
-    planned: list[PlannedEvent] = []
     now_s, number = 0.0, 0
     while True:
         now_s += rng.uniform(*behaviour.gap_s) / speed
         if now_s >= horizon_s:
-            return planned
+            return
         play = _choose_play(rng, playable, popularity, behaviour, joined_at_s + now_s)
         events = _play_events(play, number, now_s, speed)
         if events[-1].at_s > horizon_s:
-            return planned + _cut_at(events, horizon_s)
-        planned += events
+            yield from _cut_at(events, horizon_s)
+            return
+        yield from events
         now_s, number = events[-1].at_s, number + 1

@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +35,7 @@ from bluetrack.errors import BlueTrackError
 from bluetrack.protocol.envelope import new_id, utc_now
 from bluetrack.simulate.accounts import Credentials, SessionCache, credentials_for, sign_in
 from bluetrack.simulate.exceptions import SimulationError
-from bluetrack.simulate.model import Behaviour, PlannedEvent, plan_session
+from bluetrack.simulate.model import Behaviour, PlannedEvent, session_events
 from bluetrack.simulate.outcomes import OutcomeReader, Outcomes, OutcomesFactory
 from bluetrack.simulate.progress import Display, Snapshot, Tally
 
@@ -73,7 +73,9 @@ class _Listener:
     who: Credentials
     client: BlueTrackClient
     session: Session | None = None
-    pending: int = 0  # planned events not yet sent
+    upcoming: Iterator[PlannedEvent] = field(default_factory=lambda: iter(()))
+    ready: float = 0.0  # monotonic time the plan's offsets count from
+    active: bool = False  # has planned events still to send
     playing: PlannedEvent | None = None  # the start of the play under way
     started: dict[int, datetime] = field(default_factory=dict)  # play number -> start_time
     leaving: bool = False
@@ -172,7 +174,7 @@ class Simulation:
         self.users.add(listener.session.user_id)
         self.tally.joined()
         joined_at_s = self.config.joined_at_s(listener.number)
-        plan = plan_session(
+        upcoming = session_events(
             self.config.seed,
             listener.number,
             shelves,
@@ -181,18 +183,23 @@ class Simulation:
             joined_at_s=joined_at_s,
             behaviour=self.config.behaviour,
         )
-        ready = time.monotonic()
-        with self._wake:
-            scheduled = bool(plan) and not self._stopping  # else nothing to do but leave
-            if scheduled:
-                listener.pending = len(plan)
-                for event in plan:
-                    heapq.heappush(
-                        self._due, (ready + event.at_s, next(self._order), listener, event)
-                    )
-                self._wake.notify()
-        if not scheduled:
+        first = next(upcoming, None)
+        with self._wake:  # decided with the push, so a stop cannot fall in between
+            scheduled = first is not None and not self._stopping
+            if first is not None and scheduled:
+                listener.upcoming, listener.active = upcoming, True
+                listener.ready = time.monotonic()
+                self._push(listener, first)  # the lock is re-entrant
+        if not scheduled:  # nothing to play, or the run is over
             self._leave(listener)
+
+    def _push(self, listener: _Listener, event: PlannedEvent) -> None:
+        """Queue a listener's next event (only the next: plans are pulled as they go)."""
+        with self._wake:
+            if not self._stopping:
+                entry = (listener.ready + event.at_s, next(self._order), listener, event)
+                heapq.heappush(self._due, entry)
+                self._wake.notify()
 
     def _failed(self, listener: _Listener, exc: BlueTrackError) -> None:
         log.warning("listener %s could not sign in: %s", listener.who.username, exc)
@@ -209,8 +216,10 @@ class Simulation:
             while self._due and self._due[0][0] <= now:
                 due.append(heapq.heappop(self._due))
         for _, _, listener, event in due:
-            self._send(listener, event, last=listener.pending == 1)
-            listener.pending -= 1
+            following = next(listener.upcoming, None)
+            self._send(listener, event, last=following is None)
+            if following is not None:
+                self._push(listener, following)
 
     def _send(self, listener: _Listener, event: PlannedEvent, *, last: bool) -> None:
         assert listener.session is not None
@@ -239,6 +248,7 @@ class Simulation:
         self.tally.sent()
 
     def _depart(self, listener: _Listener, last_event_id: str | None) -> None:
+        listener.active = False
         deadline = time.monotonic() + DEPART_WAIT_S
         self._departing.append(_Departure(listener, last_event_id, deadline))
 
@@ -285,9 +295,8 @@ class Simulation:
         for join in self._joins:
             join.cancel()  # listeners still queued to join never will
         for listener in self._listeners:
-            if listener.session is None or listener.pending == 0:
+            if not listener.active:
                 continue  # never in, or already departing
-            listener.pending = 0
             if listener.playing is not None:
                 self._send(listener, _stop_of(listener.playing), last=True)
             else:
