@@ -61,6 +61,7 @@ def frame_of(records: Sequence[PlayRecord]) -> pd.DataFrame:
 
 
 I64 = np.int64
+I32 = np.int32
 NEVER = 2**62  # a threshold never reached, a qualification not expected, an open segment
 NO_TIME = -(2**58)  # the tip and carry instant of a user with no event yet
 FROM = -1  # rank of the row a user's replay starts from: its tip or its carried play
@@ -167,19 +168,25 @@ class _Rows(_Columns):
 class _Pending(_Columns):
     """Events at or after their user's fold point, with the state right after each."""
 
-    user: np.ndarray
-    time: np.ndarray
-    rank: np.ndarray
-    genre: np.ndarray
-    duration: np.ndarray
+    # int32 where values allow (codes, durations up to MAX_TRACK_MS): this is most of the
+    # state, so narrow columns mean less memory, copying and checkpoint.
+    user: np.ndarray  # int32
+    time: np.ndarray  # int64
+    rank: np.ndarray  # int8
+    genre: np.ndarray  # int32
+    duration: np.ndarray  # int32
     play_genre: np.ndarray  # int32, -1: no play after the event
-    play_duration: np.ndarray
-    play_listened: np.ndarray
-    play_playing: np.ndarray
+    play_duration: np.ndarray  # int32
+    play_listened: np.ndarray  # int32
+    play_playing: np.ndarray  # bool
 
     def as_rows(self) -> _Rows:
         return _Rows.events(
-            self.user, self.time, self.rank, genre=self.genre, duration=self.duration
+            self.user.astype(I64),
+            self.time,
+            self.rank,
+            genre=self.genre,
+            duration=self.duration.astype(I64),
         )
 
 
@@ -243,7 +250,7 @@ class _PendingStore:
 
     def renumber(self, new_codes: np.ndarray) -> None:
         for chunk in self._chunks:
-            chunk.user = new_codes[chunk.user]
+            chunk.user = new_codes[chunk.user].astype(I32)
 
 
 @dataclass(slots=True)
@@ -269,7 +276,7 @@ C = TypeVar("C", bound=_Columns)
 
 def _empty(kind: type[C]) -> C:
     dtypes = {
-        _Pending: (I64, I64, np.int8, np.int32, I64, np.int32, I64, I64, bool),
+        _Pending: (I32, I64, np.int8, I32, I32, I32, I32, I32, bool),
         _Qualified: (I64, I64, np.int32),
         _Trend: (I64, np.int32, I64),
     }[kind]
@@ -348,6 +355,7 @@ class _Replay:
 
 def _sort_order(user: np.ndarray, time_: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """Order by (user, time, rank), FROM rows first; one packed argsort when ranges allow."""
+    user = user.astype(I64, copy=False)
     is_from = rank == FROM
     event_time = time_[~is_from]
     low = int(event_time.min()) - 1 if len(event_time) else 0
@@ -508,7 +516,7 @@ class ChartEngine:
         return int((self._users.carry_genre >= 0).sum()) + len(self._pending)
 
     def to_bytes(self) -> bytes:
-        """The whole state: compact (numeric columns, LZ4) and deterministic."""
+        """The whole state: compact (numeric columns, Arrow IPC, zstd) and deterministic."""
         header = {
             "rules": {
                 "window_s": self.rules.window_s,
@@ -704,14 +712,14 @@ class ChartEngine:
         events = np.flatnonzero(rows.rank != FROM)
         self._pending.add(
             _Pending(
-                rows.user[events],
+                rows.user[events].astype(I32),
                 rows.time[events],
                 rows.rank[events],
                 rows.genre[events],
-                rows.duration[events],
+                rows.duration[events].astype(I32),
                 play_genre[events],
-                play_duration[events],
-                played.listened[events],
+                play_duration[events].astype(I32),
+                played.listened[events].astype(I32),
                 played.playing[events],
             )
         )
@@ -808,10 +816,12 @@ class ChartEngine:
         starts blank, which is the same.
         """
         live = self._users.carry_genre >= 0
+        threshold = max(self.COMPACT_MIN_DEAD, len(live) // 2)
+        if len(live) - int(live.sum()) <= threshold:  # dead ones are fewer still
+            return
         live[self._qualified.user] = True  # (implied by the carried play; kept for safety)
         live[self._pending.users()] = True
-        dead = len(live) - int(live.sum())
-        if dead <= max(self.COMPACT_MIN_DEAD, len(live) // 2):
+        if len(live) - int(live.sum()) <= threshold:
             return
         renumber = np.cumsum(live) - 1
         self._pending.renumber(renumber)
@@ -843,14 +853,14 @@ def _merge_trend(trend: _Trend, fresh: _Trend) -> _Trend:
 
 def _pack(header: dict[str, Any], tables: list[pa.Table]) -> bytes:
     head = json.dumps(header).encode()
-    parts = [_FORMAT, struct.pack("<I", len(head)), head]
-    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    parts: list[Any] = [_FORMAT, struct.pack("<I", len(head)), head]
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
     for table in tables:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
             writer.write_table(table)
         blob = sink.getvalue()
-        parts += [struct.pack("<Q", blob.size), blob.to_pybytes()]
+        parts += [struct.pack("<Q", blob.size), blob]
     return b"".join(parts)
 
 
