@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from bluetrack.config import Settings
-from bluetrack.stack import processes
+from bluetrack.stack import kafka_security, processes
 from bluetrack.stack.exceptions import MissingBinary, StackError
 
 NAME = "kafka"
@@ -87,6 +87,8 @@ def server_properties(settings: Settings) -> str:
         "broker.heartbeat.interval.ms": "1000",
         "broker.session.timeout.ms": "4000",
     }
+    if kafka_security.enabled(settings):  # TLS and/or SASL, as the client settings ask
+        lines.update(kafka_security.listener_properties(settings, broker, controller))
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -94,8 +96,11 @@ def write_config(settings: Settings) -> Path:
     config_dir = kafka_dir(settings) / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+    if kafka_security.enabled(settings):
+        kafka_security.prepare(settings)
     properties = config_dir / "server.properties"
-    properties.write_text(server_properties(settings))
+    # Owner-only: with TLS/SASL on it holds the keystore and broker passwords.
+    kafka_security.write_private(properties, server_properties(settings))
     return properties
 
 
@@ -126,9 +131,9 @@ def new_cluster_id() -> str:
 def format_storage(settings: Settings, properties: Path) -> None:
     """Format the KRaft log directory, once: a formatted one keeps its cluster id."""
     if (data_dir(settings) / "meta.properties").exists():
+        kafka_security.check_formatted_users(settings, data_dir(settings))
         return
-    command = java_command(
-        settings,
+    arguments = (
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
@@ -136,13 +141,18 @@ def format_storage(settings: Settings, properties: Path) -> None:
         new_cluster_id(),
         "-c",
         str(properties),
+        *kafka_security.scram_arguments(settings),  # SCRAM users exist only if made here
     )
     step = "formatting storage"
-    if processes.run_logged(settings.home, NAME, step, command, settings.start_timeout_s) != 0:
+    with kafka_security.secret_arguments(settings, arguments) as safe_arguments:
+        command = java_command(settings, *safe_arguments)
+        code = processes.run_logged(settings.home, NAME, step, command, settings.start_timeout_s)
+    if code != 0:
         raise StackError(
             f"formatting Kafka storage failed: {processes.last_log_line(settings.home, NAME)} "
             f"(log: {processes.log_file(settings.home, NAME)})"
         )
+    kafka_security.record_formatted_users(settings, data_dir(settings))
 
 
 def process_spec(settings: Settings, properties: Path) -> processes.ProcessSpec:
@@ -159,7 +169,12 @@ def is_ready(settings: Settings) -> bool:
         return False
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": f"{HOST}:{settings.kafka_port}"})
+    # The clients' own settings: with TLS/SASL on, a plaintext probe would never be answered.
+    conf: dict[str, str | int | float | bool] = {
+        **settings.kafka_client_config(),
+        "bootstrap.servers": f"{HOST}:{settings.kafka_port}",
+    }
+    admin = AdminClient(conf)
     try:
         return bool(admin.list_topics(timeout=2).brokers)
     except Exception:  # KafkaException while the controller is still electing itself
