@@ -54,6 +54,10 @@ def decode(raw: bytes | None, model: type[M], *, max_bytes: int = MAX_REQUEST_BY
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        # 10 KB of '[' is enough: without this, one message escapes every consumer's
+        # ``except DecodeError`` (and a batch-retrying consumer retries it for ever).
+        raise DecodeError("not JSON we accept: nested too deeply") from exc
     if not isinstance(data, dict):
         raise DecodeError("a message must be a JSON object")
     address = {
