@@ -297,6 +297,11 @@ class _UserDirectory:
         self.names = names
         self._base = pd.Index(names, dtype=object)
         self._recent = pd.Index(names[:0], dtype=object)
+        # The names as Arrow too, grown alongside: converting them all per checkpoint is slow.
+        self._arrow = [pa.array(names, pa.string())]
+
+    def arrow_names(self) -> pa.ChunkedArray:
+        return pa.chunked_array(self._arrow, pa.string())
 
     def __len__(self) -> int:
         return len(self.names)
@@ -315,7 +320,11 @@ class _UserDirectory:
         if unknown.any():
             position, new_names = pd.factorize(ids[unknown])
             codes[unknown] = len(self.names) + position
-            self.names = np.concatenate([self.names, np.asarray(new_names, dtype=object)])
+            new_names = np.asarray(new_names, dtype=object)
+            self.names = np.concatenate([self.names, new_names])
+            self._arrow.append(pa.array(new_names, pa.string()))
+            if len(self._arrow) > 64:
+                self._arrow = [pa.concat_arrays(self._arrow)]
             self._reindex()
         return codes
 
@@ -526,9 +535,7 @@ class ChartEngine:
             "latest_ms": self._latest_ms,
             "genres": self._genres,
         }
-        users = self._users.to_arrow().append_column(
-            "user_id", pa.array(self._directory.names, pa.string())
-        )
+        users = self._users.to_arrow().append_column("user_id", self._directory.arrow_names())
         pending = self._pending.merged()
         tables = [
             users,
