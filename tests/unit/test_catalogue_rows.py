@@ -8,7 +8,7 @@ import pytest
 
 from bluetrack.catalogue.census import Census, take_census
 from bluetrack.catalogue.exceptions import CatalogueFormatError, CatalogueSourceError
-from bluetrack.catalogue.importer import slots_of, stream_tracks
+from bluetrack.catalogue.importer import stream_tracks
 from bluetrack.catalogue.rows import HEADER, RowIssue, RowParser, split_artists
 from bluetrack.catalogue.sources import CsvSource
 from bluetrack.store.songs import Track
@@ -128,9 +128,7 @@ def test_the_empty_name_row_is_kept_but_off_the_shelves(tmp_path: Path) -> None:
             "kept off the shelves",
         )
     ]
-    shelves = census.shelves()
-    assert ID_C not in shelves.get("acoustic", [])
-    assert slots_of(tracks[ID_C], shelves) == []
+    assert census.shelves() == {"acoustic": [(ID_A, 230666)], "k-pop": [(ID_B, 230666)]}
 
 
 def test_a_multi_line_field_reports_the_line_the_row_starts_on(tmp_path: Path) -> None:
@@ -246,14 +244,20 @@ def test_a_row_describing_the_track_differently_is_merged_into_the_first(tmp_pat
     ]
 
 
-def test_shelf_slots_number_each_genre_by_sorted_track_id(tmp_path: Path) -> None:
-    source = csv_file(tmp_path, row(0, ID_A), row(1, ID_B), row(2, ID_C), row(3, ID_A, genre="pop"))
-    census, tracks, _ = imported(source)
-    shelves = census.shelves()
+def test_shelves_list_each_genre_by_sorted_track_id(tmp_path: Path) -> None:
+    source = csv_file(
+        tmp_path,
+        row(0, ID_A),
+        row(1, ID_B, duration="1000"),
+        row(2, ID_C, duration="2000"),
+        row(3, ID_A, genre="pop"),
+    )
+    census = take_census(source)
 
-    assert shelves == {"acoustic": sorted([ID_A, ID_B, ID_C]), "pop": [ID_A]}
-    assert slots_of(tracks[ID_A], shelves) == [("acoustic", 2), ("pop", 0)]
-    assert slots_of(tracks[ID_C], shelves) == [("acoustic", 0)]
+    assert census.shelves() == {
+        "acoustic": [(ID_C, 2000), (ID_B, 1000), (ID_A, 230666)],  # "1i.." < "4q.." < "5S.."
+        "pop": [(ID_A, 230666)],
+    }
 
 
 # --- the file itself --------------------------------------------------------------------------

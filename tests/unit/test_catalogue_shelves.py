@@ -9,12 +9,13 @@ from bluetrack.catalogue.report import ImportReport
 from bluetrack.catalogue.rows import RowIssue
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.store.songs import (
+    CHUNK,
     FEATURES,
     Track,
+    chunk_documents,
     pick_slots,
-    slot_document,
     song_document,
-    summary_from_slot,
+    summary_from_song,
     track_from_document,
 )
 
@@ -91,11 +92,8 @@ def test_a_song_document_round_trips() -> None:
     assert track_from_document(doc) == TRACK
 
 
-def test_a_slot_carries_what_a_shelf_shows() -> None:
-    doc = slot_document("j-pop", 17, TRACK)
-
-    assert (doc["_id"], doc["genre"], doc["n"]) == ("j-pop:17", "j-pop", 17)
-    assert summary_from_slot(doc) == TrackSummary(
+def test_a_song_document_gives_the_summary_a_shelf_shows() -> None:
+    assert summary_from_song(song_document(TRACK)) == TrackSummary(
         track_id=TRACK.track_id,
         name="Comedy",
         artists=["Gen Hoshino", "Someone"],
@@ -103,6 +101,20 @@ def test_a_slot_carries_what_a_shelf_shows() -> None:
         duration_ms=230666,
         genres=["acoustic", "j-pop"],
     )
+
+
+def test_a_genre_is_stored_in_chunks_numbered_from_zero() -> None:
+    members = [(f"track{i:04d}", 1000 + i) for i in range(CHUNK + 3)]
+
+    docs = list(chunk_documents("j-pop", members))
+
+    assert [(d["_id"], d["genre"], d["chunk"]) for d in docs] == [
+        ("j-pop:0", "j-pop", 0),
+        ("j-pop:1", "j-pop", 1),
+    ]
+    assert docs[0]["track_ids"][:2] == ["track0000", "track0001"]
+    assert docs[1]["track_ids"] == [f"track{i:04d}" for i in range(CHUNK, CHUNK + 3)]
+    assert docs[1]["durations_ms"] == [1000 + i for i in range(CHUNK, CHUNK + 3)]
 
 
 def test_the_report_says_what_happened_in_one_line_then_the_issues() -> None:

@@ -30,6 +30,7 @@ class TrackGroup:
     first_line: int
     fingerprint: int
     popularity: int
+    duration_ms: int
     playable: bool
     genres: set[str]
 
@@ -46,7 +47,7 @@ class Census:
         if group is None:
             genres = {key.genre}
             self.groups[key.track_id] = TrackGroup(
-                line, key.fingerprint, key.popularity, key.playable, genres
+                line, key.fingerprint, key.popularity, key.duration_ms, key.playable, genres
             )
             return
         self.rows_merged += 1
@@ -58,14 +59,14 @@ class Census:
                 RowIssue(line, key.track_id, problem, f"merged: line {group.first_line} kept")
             )
 
-    def shelves(self) -> dict[str, list[str]]:
-        """Each genre's playable tracks, sorted by id: slot ``n`` is the n-th of them."""
-        members: dict[str, list[str]] = {}
+    def shelves(self) -> dict[str, list[tuple[str, int]]]:
+        """Each genre's playable tracks as (id, duration), sorted by id: the shelf numbering."""
+        members: dict[str, list[tuple[str, int]]] = {}
         for track_id, group in self.groups.items():
             if group.playable:
                 for genre in group.genres:
-                    members.setdefault(genre, []).append(track_id)
-        return {genre: sorted(ids) for genre, ids in sorted(members.items())}
+                    members.setdefault(genre, []).append((track_id, group.duration_ms))
+        return {genre: sorted(tracks) for genre, tracks in sorted(members.items())}
 
     @property
     def genres(self) -> set[str]:

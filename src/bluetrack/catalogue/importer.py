@@ -3,16 +3,15 @@
 1. The census reads every row and keeps only small facts per track (genres, popularity,
    first line): see ``census``.
 2. The second pass reads the source again, parses each track's first row in full, merges in
-   the census facts, and streams the track and its shelf slots to the ``CatalogueWriter``,
-   which writes only what differs from the store. A second import of the same source
-   therefore writes nothing.
+   the census facts, and streams the tracks to the ``CatalogueWriter``; the genre shelves
+   (from the census alone) follow. The writer writes only what differs from the store, so a
+   second import of the same source writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,8 +51,9 @@ def import_catalogue(
     progress.phase("writing", len(census.groups))
     issues = list(census.issues)
     for track in stream_tracks(source, census, issues, progress):
-        writer.put_track(track, slots_of(track, shelves))
-    songs = writer.finish({genre: len(ids) for genre, ids in shelves.items()}, len(census.groups))
+        writer.put_track(track)
+    progress.phase("writing shelves", None)
+    songs = writer.finish(shelves, len(census.groups))
     return ImportReport(
         source=source.label,
         rows_read=census.rows_read,
@@ -111,13 +111,6 @@ def stream_tracks(
             if done % PROGRESS_EVERY == 0:
                 progress.advance(PROGRESS_EVERY)
     progress.advance(done % PROGRESS_EVERY)
-
-
-def slots_of(track: Track, shelves: dict[str, list[str]]) -> list[tuple[str, int]]:
-    """The (genre, n) slots of a playable track: its place among the genre's sorted ids."""
-    if not track.playable:
-        return []
-    return [(genre, bisect_left(shelves[genre], track.track_id)) for genre in track.genres]
 
 
 def default_source(settings: Settings) -> RowSource:

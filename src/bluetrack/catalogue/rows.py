@@ -50,6 +50,7 @@ class RowKey(NamedTuple):
     track_id: str
     genre: str
     popularity: int
+    duration_ms: int
     playable: bool
     fingerprint: int  # of the raw fields that describe the track; equal rows, equal prints
 
@@ -135,7 +136,8 @@ class RowParser:
         except BadRow as exc:
             return RowIssue(line, track_id or None, str(exc), "skipped")
         playable = duration_ms > 0 and bool(fields[self._core[3]].strip())
-        return RowKey(track_id, genre, popularity, playable, hash(self._described(fields)))
+        fingerprint = hash(self._described(fields))
+        return RowKey(track_id, genre, popularity, duration_ms, playable, fingerprint)
 
     def parse(self, line: int, fields: Sequence[str]) -> tuple[TrackRow | None, list[RowIssue]]:
         """The whole row, or None if it had to be skipped; plus what was wrong with it."""

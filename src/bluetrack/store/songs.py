@@ -1,25 +1,28 @@
-"""The song catalogue in MongoDB: the tracks, the shelves read model, and how both are read.
+"""The song catalogue in MongoDB: the tracks, the genre shelves, and how both are read.
 
-Collections (all keyed by ``_id`` only, see "Why only ``_id``" below):
+Collections (every read is by ``_id``, see "FerretDB" below):
 
 * ``songs``: one document per track, ``_id`` = Spotify track id, with its sorted ``genres``,
   ``artists`` list, album, name, duration, explicit, popularity and the twelve audio
   features as top-level fields named like the CSV columns.
-* ``genre_tracks``: the shelves read model. Each genre's playable tracks are numbered
-  ``0..count-1`` in track-id order, one document per (genre, number) with
-  ``_id = "<genre>:<n>"`` and the track's summary (what a shelf shows) copied in. Numbering
-  by sorted track id makes it a pure function of the catalogue, so a re-import rewrites
-  nothing that did not change.
+* ``genre_tracks``: each genre's playable tracks, sorted by track id and numbered
+  ``0..count-1``, in chunks of CHUNK: ``{_id: "<genre>:<chunk>", genre, chunk, track_ids,
+  durations_ms}``; track ``n`` of a genre is ``track_ids[n % CHUNK]`` of chunk ``n // CHUNK``.
+  Numbering by sorted id makes the chunks a pure function of the catalogue, so a re-import
+  rewrites none that did not change.
 * ``genres``: ``{_id: genre, tracks: count}``, the numbering's upper bounds.
 * ``catalogue``: one document, ``_id: "summary"``, with the number of tracks and genres.
 
-Random shelves pick genres and numbers in Python, uniformly, and fetch exactly those slot
-documents: no genre is ever read whole, and no ``$sample`` is needed.
+Random shelves pick genres and numbers in Python, uniformly, then fetch the chunks holding
+those numbers and the songs they name: two ``$in`` queries on MongoDB, whatever the number
+of shelves. A request reads at most ``per_genre`` chunks of a genre, never the whole genre,
+and no ``$sample`` is needed. The chunks are also the track index the server verifies plays
+against: 1,775 small documents for the real file instead of 89,741 songs.
 
-Why only ``_id``: FerretDB 1.24's SQLite backend pushes no filter but ``{_id: <value>}``
-down to SQLite, so ``$in`` and secondary indexes mean a scan of the whole collection. On
-FerretDB the slots are therefore fetched one ``_id`` at a time (see ``_Lookup``); on MongoDB
-with one ``$in`` query.
+FerretDB: version 1.24's SQLite backend hands SQLite no filter but ``{_id: <value>}`` (and,
+as built upstream, not even that one uses the ``_id`` index: see docs/catalogue.md). ``$in``
+is evaluated by decoding every document of the collection, so on FerretDB ``_Lookup``
+fetches one ``_id`` at a time.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ INT_FEATURES = frozenset({"key", "mode", "time_signature"})
 MAX_TEXT = 1000  # the protocol's limit on names
 FeatureValue = float | int | None
 
-SLOT_FIELDS = {"track_id": 1, "name": 1, "artists": 1, "album": 1, "duration_ms": 1, "genres": 1}
+CHUNK = 64  # tracks per genre_tracks document: small reads for shelves, few documents to write
+SUMMARY_FIELDS = {"name": 1, "artists": 1, "album": 1, "duration_ms": 1, "genres": 1}
 DUPLICATE_KEY = 11000
 IN_CHUNK = 1000  # ids per $in query or delete
 
@@ -145,33 +149,31 @@ def track_from_document(doc: Mapping[str, Any]) -> Track:
     )
 
 
-def slot_id(genre: str, n: int) -> str:
-    return f"{genre}:{n}"
+def chunk_id(genre: str, chunk: int) -> str:
+    return f"{genre}:{chunk}"
 
 
-def slot_document(genre: str, n: int, track: Track) -> dict[str, Any]:
-    """Shelf slot ``n`` of ``genre``: the summary a shelf shows, copied from the track."""
-    return {
-        "_id": slot_id(genre, n),
-        "genre": genre,
-        "n": n,
-        "track_id": track.track_id,
-        "name": track.name,
-        "artists": list(track.artists),
-        "album": track.album,
-        "duration_ms": track.duration_ms,
-        "genres": list(track.genres),
-    }
+def chunk_documents(genre: str, members: Sequence[tuple[str, int]]) -> Iterator[dict[str, Any]]:
+    """The ``genre_tracks`` documents of one genre from its (track id, duration) sorted by id."""
+    for chunk, start in enumerate(range(0, len(members), CHUNK)):
+        part = members[start : start + CHUNK]
+        yield {
+            "_id": chunk_id(genre, chunk),
+            "genre": genre,
+            "chunk": chunk,
+            "track_ids": [track_id for track_id, _ in part],
+            "durations_ms": [duration_ms for _, duration_ms in part],
+        }
 
 
-def summary_from_slot(doc: Mapping[str, Any]) -> TrackSummary:
+def summary_from_song(doc: Mapping[str, Any]) -> TrackSummary:
     return TrackSummary(
-        track_id=doc["track_id"],
+        track_id=doc["_id"],
         name=doc["name"],
         artists=list(doc["artists"]),
         album=doc["album"],
         duration_ms=doc["duration_ms"],
-        genres=list(doc.get("genres", ())),
+        genres=list(doc["genres"]),
     )
 
 
@@ -204,7 +206,7 @@ class SongRepository:
     ) -> None:
         self._db = db
         self._songs: Collection[Any] = db[SONGS]
-        self._slots: Collection[Any] = db[GENRE_TRACKS]
+        self._chunks: Collection[Any] = db[GENRE_TRACKS]
         self._genres: Collection[Any] = db[GENRES]
         self._counts_ttl_s = counts_ttl_s
         self._clock = clock
@@ -231,14 +233,19 @@ class SongRepository:
     def track_index(self) -> dict[str, TrackFacts]:
         """Every playable track's duration and genres: what play verification needs.
 
-        A track that cannot be played (no name, duration 0) is left out, so a play naming it
-        is refused as an unknown track.
+        Read from the genre chunks, so a track that cannot be played (no name, duration 0,
+        hence on no shelf) is not in it, and a play naming it is refused as unknown.
         """
-        index: dict[str, TrackFacts] = {}
-        for doc in self._songs.find({}, {"name": 1, "duration_ms": 1, "genres": 1}):
-            if doc["duration_ms"] > 0 and doc["name"]:
-                index[doc["_id"]] = TrackFacts(doc["duration_ms"], tuple(doc["genres"]))
-        return index
+        durations: dict[str, int] = {}
+        genres: dict[str, list[str]] = {}
+        for doc in self._chunks.find({}, {"genre": 1, "track_ids": 1, "durations_ms": 1}):
+            for track_id, duration_ms in zip(doc["track_ids"], doc["durations_ms"], strict=True):
+                durations[track_id] = duration_ms
+                genres.setdefault(track_id, []).append(doc["genre"])
+        return {
+            track_id: TrackFacts(duration_ms, tuple(sorted(genres[track_id])))
+            for track_id, duration_ms in durations.items()
+        }
 
     def get_tracks(self, track_ids: Iterable[str]) -> dict[str, Track]:
         """The stored tracks among ``track_ids``; unknown ids are simply absent."""
@@ -248,20 +255,24 @@ class SongRepository:
     def random_shelves(self, n_genres: int, per_genre: int, rng: random.Random) -> list[Shelf]:
         """About ``n_genres`` random genres with ``per_genre`` random tracks each.
 
-        Uniform over genres that have playable tracks and over the tracks within a genre.
-        A slot that has vanished (a re-import running concurrently) is left out and the
-        cached counts are dropped, so the next call sees the new numbering.
+        Uniform over the genres that have playable tracks and over the tracks of a genre.
+        A track that vanished meanwhile (a re-import running) is left out and the cached
+        counts are dropped, so the next call sees the new numbering.
         """
         picks = pick_slots(self._cached_counts(), n_genres, per_genre, rng)
-        wanted = [slot_id(genre, n) for genre, numbers in picks for n in numbers]
-        found = self._lookups().fetch(self._slots, wanted, SLOT_FIELDS)
-        if len(found) < len(wanted):
+        lookups = self._lookups()
+        keys = list(dict.fromkeys(chunk_id(g, n // CHUNK) for g, numbers in picks for n in numbers))
+        chunks = lookups.fetch(self._chunks, keys, {"track_ids": 1})
+        chosen = [(genre, _members(chunks, genre, numbers)) for genre, numbers in picks]
+        wanted = list(dict.fromkeys(track_id for _, ids in chosen for track_id in ids))
+        songs = lookups.fetch(self._songs, wanted, SUMMARY_FIELDS)
+        if len(songs) < sum(len(numbers) for _, numbers in picks):
             self._counts = None
         shelves = []
-        for genre, numbers in picks:
-            docs = [found[key] for key in (slot_id(genre, n) for n in numbers) if key in found]
-            if docs:
-                shelves.append(Shelf(genre=genre, tracks=[summary_from_slot(d) for d in docs]))
+        for genre, ids in chosen:
+            tracks = [summary_from_song(songs[track_id]) for track_id in ids if track_id in songs]
+            if tracks:
+                shelves.append(Shelf(genre=genre, tracks=tracks))
         return shelves
 
     def _cached_counts(self) -> dict[str, int]:
@@ -274,6 +285,16 @@ class SongRepository:
         if self._lookup is None:
             self._lookup = _Lookup(is_ferretdb(self._db))
         return self._lookup
+
+
+def _members(chunks: Mapping[str, Any], genre: str, numbers: Iterable[int]) -> list[str]:
+    """Track ids at positions ``numbers`` of ``genre``, skipping any missing chunk or slot."""
+    ids = []
+    for n in numbers:
+        chunk = chunks.get(chunk_id(genre, n // CHUNK))
+        if chunk is not None and n % CHUNK < len(chunk["track_ids"]):
+            ids.append(chunk["track_ids"][n % CHUNK])
+    return ids
 
 
 def is_ferretdb(db: Database[Any]) -> bool:
@@ -387,32 +408,34 @@ def _digest(raw: bytes | memoryview) -> bytes:
 
 
 class CatalogueWriter:
-    """Writes a whole catalogue: tracks and shelf slots as they stream in, then the counts."""
+    """Writes a whole catalogue: tracks as they stream in, then the shelves and counts."""
 
     def __init__(self, db: Database[Any], batch_size: int = 5000) -> None:
         self._db = db
         try:
             self._songs = CollectionSync(db[SONGS], batch_size)
-            self._slots = CollectionSync(db[GENRE_TRACKS], batch_size)
         except PyMongoError as exc:
             raise StoreError(f"cannot read the stored catalogue: {exc}", _code(exc)) from exc
 
-    def put_track(self, track: Track, slots: Iterable[tuple[str, int]]) -> None:
-        """Store ``track`` and the shelf slots ``(genre, n)`` it fills."""
+    def put_track(self, track: Track) -> None:
         self._songs.put(song_document(track))
-        for genre, n in slots:
-            self._slots.put(slot_document(genre, n, track))
 
-    def finish(self, genre_counts: Mapping[str, int], tracks: int) -> SyncCounts:
-        """Write the counts last, so shelves never pick a slot that is not written yet."""
+    def finish(self, shelves: Mapping[str, Sequence[tuple[str, int]]], tracks: int) -> SyncCounts:
+        """Write the shelves after the songs and the counts last, so a shelf never names a
+        track, or a count a chunk, that is not written yet. ``shelves`` maps each genre to
+        its playable (track id, duration) sorted by id."""
         songs = self._songs.finish()
-        self._slots.finish()
+        chunks = CollectionSync(self._db[GENRE_TRACKS])
+        for genre in sorted(shelves):
+            for doc in chunk_documents(genre, shelves[genre]):
+                chunks.put(doc)
+        chunks.finish()
         genres = CollectionSync(self._db[GENRES])
-        for genre in sorted(genre_counts):
-            genres.put({"_id": genre, "tracks": genre_counts[genre]})
+        for genre in sorted(shelves):
+            genres.put({"_id": genre, "tracks": len(shelves[genre])})
         genres.finish()
         summary = CollectionSync(self._db[CATALOGUE])
-        summary.put({"_id": SUMMARY_ID, "tracks": tracks, "genres": len(genre_counts)})
+        summary.put({"_id": SUMMARY_ID, "tracks": tracks, "genres": len(shelves)})
         summary.finish()
         return songs
 
