@@ -1,0 +1,151 @@
+"""Helpers shared by the security and fault suites (not a test module).
+
+Reading topics raw, as an outsider with no credentials but broker access would, and
+recomputing charts with the reference rules over what the server accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from server_harness import read_topic
+
+from bluetrack.bus.assign import partitions_of
+from bluetrack.config import Settings
+from bluetrack.core.charts import ChartSnapshot, PlayRecord, ReferenceCharts
+from bluetrack.core.rules import Rules
+from bluetrack.protocol import codec
+from bluetrack.protocol.charts import ChartMessage
+from bluetrack.protocol.dead_letter import DeadLetter
+from bluetrack.protocol.envelope import utc_now
+from bluetrack.protocol.exceptions import DecodeError
+from bluetrack.protocol.plays import AcceptedPlay
+from bluetrack.protocol.topics import Topic
+
+PASSWORD = "correct horse battery"
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(find: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5) -> Any:
+    """Poll ``find`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = find()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
+        time.sleep(every_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record with where it was."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def records(settings: Settings, topic: str) -> list[Record]:
+    return [
+        Record(topic, m.partition() or 0, m.offset() or 0, m.key(), m.value())
+        for m in read_topic(settings, topic)
+    ]
+
+
+def dead_letters(settings: Settings) -> list[DeadLetter]:
+    return [
+        codec.decode(r.value, DeadLetter, max_bytes=codec.MAX_REPLY_BYTES)
+        for r in records(settings, Topic.DEAD_LETTER)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    partition: int
+    offset: int
+    play: AcceptedPlay
+
+
+def accepted_plays(settings: Settings) -> list[Accepted]:
+    """Every record on songs_tracker_accepted that is a valid AcceptedPlay (fuzz skipped)."""
+    found: list[Accepted] = []
+    for record in records(settings, Topic.PLAYS_ACCEPTED):
+        try:
+            found.append(
+                Accepted(record.partition, record.offset, codec.decode(record.value, AcceptedPlay))
+            )
+        except DecodeError:
+            continue  # a hostile writer's junk: the processor dead-letters it
+    return found
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": unique("ends")})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            for p in partitions_of(consumer, topic, 10)
+        }
+    finally:
+        consumer.close()
+
+
+def chart_of(plays: Iterable[PlayRecord], rules: Rules) -> ChartSnapshot:
+    """The reference chart over ``plays`` as one batch."""
+    return ReferenceCharts(rules).step(list(plays), 0)
+
+
+# --- comparing a real processor's charts with the reference --------------------------------
+def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[int, int]:
+    """The Kafka end offsets of a batch, from Spark's offset log (``offsets/<batch id>``)."""
+    lines = (checkpoint / "spark" / "offsets" / str(batch_id)).read_text().splitlines()
+    for line in lines[2:]:
+        try:
+            source = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(source, dict) and Topic.PLAYS_ACCEPTED in source:
+            return {int(p): int(o) for p, o in source[Topic.PLAYS_ACCEPTED].items()}
+    raise AssertionError(f"no {Topic.PLAYS_ACCEPTED} offsets in batch {batch_id}: {lines}")
+
+
+def reference_charts(
+    plays: Sequence[Accepted], checkpoint: Path, batch_ids: Sequence[int], rules: Rules
+) -> dict[int, ChartMessage]:
+    """What the rules say each batch's chart is, over the processor's own batches."""
+    reference = ReferenceCharts(rules)
+    expected: dict[int, ChartMessage] = {}
+    done: dict[int, int] = {}
+    for batch_id in batch_ids:
+        ends = batch_end_offsets(checkpoint, batch_id)
+        batch = [
+            PlayRecord.from_accepted(a.play)
+            for a in plays
+            if done.get(a.partition, 0) <= a.offset < ends.get(a.partition, 0)
+        ]
+        snapshot = reference.step(batch, batch_id)
+        expected[batch_id] = snapshot.to_message(batch_id, utc_now(), rules.qualify_rule)
+        done = ends
+    return expected
+
+
+def comparable(chart: ChartMessage) -> dict[str, Any]:
+    """A chart without the fields that say when it was computed."""
+    fields = chart.model_dump(mode="json", exclude={"computed_at"})
+    if chart.watermark is None:
+        fields.pop("chart_time")
+    return fields
