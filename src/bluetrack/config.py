@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     bcrypt_cost: int = Field(default=12, ge=4, le=16)
     session_ttl_s: int = 24 * 3600
     session_purge_interval_s: int = 300
+    # How long a server process trusts its cached copy of a session before asking the store
+    # again: how late it sees a logout or extension done by another server process.
+    session_recheck_s: float = Field(default=30.0, gt=0)
     clock_skew_s: int = 30
     max_event_age_s: int = 3600
     login_max_failures: int = 5

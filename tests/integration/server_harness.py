@@ -15,8 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bluetrack.bus.assign import partitions_of
 from bluetrack.config import Settings
-from bluetrack.server.runner import Server, stores_for
-from bluetrack.server.testing import FakeSongs
+from bluetrack.server.runner import Server
 
 
 def server_settings(base: Settings, db_name: str, **overrides: Any) -> Settings:
@@ -27,15 +26,25 @@ def server_settings(base: Settings, db_name: str, **overrides: Any) -> Settings:
             "login_max_failures": 3,
             "login_base_delay_s": 2.0,
             "request_timeout_s": 20.0,
+            "register_per_client_per_minute": 1000,  # the unit tests cover the limit
+            "session_recheck_s": 1.0,  # see changes made behind the server's back quickly
             **overrides,
         }
     )
 
 
+def import_test_catalogue(db: Any, per_genre: int = 6) -> None:
+    """A small generated catalogue (114 genres), imported by the real importer."""
+    from bluetrack.catalogue.importer import import_catalogue
+    from bluetrack.catalogue.sources import GeneratedSource
+
+    import_catalogue(db, GeneratedSource(seed=7, per_genre=per_genre))
+
+
 @contextmanager
-def running_server(settings: Settings, db: Any, songs: FakeSongs) -> Iterator[Server]:
-    """A server over ``db`` with ``songs`` as its catalogue, in this process's threads."""
-    server = Server(settings, stores=lambda _: stores_for(db, songs))
+def running_server(settings: Settings) -> Iterator[Server]:
+    """A server wired exactly as ``python -m bluetrack.server`` wires it, in this process."""
+    server = Server(settings)
     server.start()
     try:
         assert server.wait_ready(60), "the server's consumers got no partitions"

@@ -10,7 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from server_harness import read_topic, running_server, server_settings, wait_for
+from server_harness import (
+    import_test_catalogue,
+    read_topic,
+    running_server,
+    server_settings,
+    wait_for,
+)
 
 from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.session import Session
@@ -19,21 +25,21 @@ from bluetrack.protocol.codec import decode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.runner import Server
-from bluetrack.server.testing import FakeSongs
 from bluetrack.store.history import HistoryRepository
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery"
-SONGS = FakeSongs()
 
 
 @pytest.fixture(scope="module")
 def db(mongo_client: Any) -> Iterator[Any]:
     name = f"test_plays_{uuid.uuid4().hex[:12]}"
+    import_test_catalogue(mongo_client[name])
     yield mongo_client[name]
     mongo_client.drop_database(name)
 
@@ -45,7 +51,7 @@ def settings(stack_settings: Settings, db: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, db: Any) -> Iterator[Server]:
-    with running_server(settings, db, SONGS) as running:
+    with running_server(settings) as running:
         yield running
 
 
@@ -62,8 +68,15 @@ def listener(client: BlueTrackClient) -> Session:
     return client.login(name, PASSWORD)
 
 
-def play(client: BlueTrackClient, session: Session, **overrides: Any) -> PlayEvent:
-    track = overrides.pop("track", SONGS.tracks[0])
+@pytest.fixture(scope="module")
+def shelves(client: BlueTrackClient) -> list[Shelf]:
+    """Real catalogue tracks, as a client gets them."""
+    return client.songs(listener(client))
+
+
+def play(
+    client: BlueTrackClient, session: Session, track: TrackSummary, **overrides: Any
+) -> PlayEvent:
     now = utc_now()
     fields: dict[str, Any] = {"genre": track.genres[0], "start_time": now - timedelta(seconds=5)}
     fields.update(overrides)
@@ -90,10 +103,10 @@ def dead_letter_codes(settings: Settings, event_ids: set[str]) -> dict[str, list
 
 
 def test_a_good_play_is_accepted_and_kept_in_history(
-    client: BlueTrackClient, settings: Settings, db: Any
+    client: BlueTrackClient, settings: Settings, db: Any, shelves: list[Shelf]
 ) -> None:
     session = listener(client)
-    event = play(client, session)
+    event = play(client, session, shelves[0].tracks[0], genre=shelves[0].genre)
     [found] = wait_for(lambda: accepted(settings, {event.event_id}), what="the accepted play")
     assert found.user_id == session.user_id and found.genre == event.genre
     history = HistoryRepository(db)
@@ -102,15 +115,16 @@ def test_a_good_play_is_accepted_and_kept_in_history(
 
 
 def test_a_forged_play_for_another_user_is_not_accepted(
-    client: BlueTrackClient, settings: Settings
+    client: BlueTrackClient, settings: Settings, shelves: list[Shelf]
 ) -> None:
+    track = shelves[0].tracks[0]
     attacker, victim = listener(client), listener(client)
     # The attacker signs with their own (valid) session but names the victim.
-    forged = play(client, replace(attacker, user_id=victim.user_id))
+    forged = play(client, replace(attacker, user_id=victim.user_id), track)
     # Without the victim's play key, a MAC for the victim's session cannot be made either.
     stolen_session = replace(attacker, user_id=victim.user_id, session_id=victim.session_id)
-    guessed = play(client, stolen_session)
-    honest = play(client, attacker)
+    guessed = play(client, stolen_session, track)
+    honest = play(client, attacker, track)
     ids = {forged.event_id, guessed.event_id, honest.event_id}
     wait_for(lambda: accepted(settings, {honest.event_id}), what="the honest play")
     codes = wait_for(
@@ -125,14 +139,15 @@ def test_a_forged_play_for_another_user_is_not_accepted(
 
 
 def test_replays_and_impossible_plays_are_dead_lettered(
-    client: BlueTrackClient, settings: Settings
+    client: BlueTrackClient, settings: Settings, shelves: list[Shelf]
 ) -> None:
+    track = shelves[0].tracks[0]
+    other_genre = next(s.genre for s in shelves if s.genre not in track.genres)
     session = listener(client)
-    first = play(client, session)
-    replayed = play(client, session, event_id=first.event_id)
-    jazz_track = SONGS.tracks[-1]
-    wrong_genre = play(client, session, track=jazz_track, genre="rock")
-    future = play(client, session, event_time=utc_now() + timedelta(minutes=5))
+    first = play(client, session, track)
+    replayed = play(client, session, track, event_id=first.event_id)
+    wrong_genre = play(client, session, track, genre=other_genre)
+    future = play(client, session, track, event_time=utc_now() + timedelta(minutes=5))
     expected = {
         wrong_genre.event_id: [ErrorCode.GENRE_MISMATCH],
         future.event_id: [ErrorCode.BAD_EVENT_TIME],
@@ -148,11 +163,14 @@ def test_replays_and_impossible_plays_are_dead_lettered(
     assert len(accepted(settings, {first.event_id})) == 1
 
 
-def test_plays_after_logout_are_refused(client: BlueTrackClient, settings: Settings) -> None:
+def test_plays_after_logout_are_refused(
+    client: BlueTrackClient, settings: Settings, shelves: list[Shelf]
+) -> None:
+    track = shelves[0].tracks[0]
     session = listener(client)
-    before = play(client, session)
+    before = play(client, session, track)
     wait_for(lambda: accepted(settings, {before.event_id}), what="the play before logout")
     client.logout(session)
-    after = play(client, session)
+    after = play(client, session, track)
     codes = wait_for(lambda: dead_letter_codes(settings, {after.event_id}), what="the dead letter")
     assert codes == {after.event_id: [ErrorCode.INVALID_SESSION]}

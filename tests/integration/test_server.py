@@ -13,7 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from server_harness import read_topic, running_server, server_settings, wait_for
+from server_harness import (
+    import_test_catalogue,
+    read_topic,
+    running_server,
+    server_settings,
+    wait_for,
+)
 
 from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.exceptions import RequestFailed
@@ -28,7 +34,6 @@ from bluetrack.protocol.registry import EXCHANGES
 from bluetrack.protocol.topics import TOPIC_SPECS, Topic
 from bluetrack.server.passwords import PasswordHasher
 from bluetrack.server.runner import Server
-from bluetrack.server.testing import FakeSongs
 from bluetrack.store.server_keys import load_or_create
 
 pytestmark = pytest.mark.integration
@@ -39,6 +44,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def db(mongo_client: Any) -> Iterator[Any]:
     name = f"test_server_{uuid.uuid4().hex[:12]}"
+    import_test_catalogue(mongo_client[name])
     yield mongo_client[name]
     mongo_client.drop_database(name)
 
@@ -50,7 +56,7 @@ def settings(stack_settings: Settings, db: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, db: Any) -> Iterator[Server]:
-    with running_server(settings, db, FakeSongs()) as running:
+    with running_server(settings) as running:
         yield running
 
 
@@ -207,11 +213,12 @@ def test_session_auth_validates_and_refreshes(client: BlueTrackClient) -> None:
     assert reply.expires_at is not None and reply.expires_at >= session.expires_at
 
 
-def test_expiry(client: BlueTrackClient, db: Any, server: Server) -> None:
+def test_expiry(client: BlueTrackClient, db: Any, server: Server, settings: Settings) -> None:
     name, _ = register(client)
     session = client.login(name, PASSWORD)
     past = session.expires_at - timedelta(days=2)
     db.sessions.update_one({"_id": session.session_id}, {"$set": {"expires_at": past}})
+    time.sleep(settings.session_recheck_s + 0.2)  # the server trusts its copy that long
     assert refused(client.validate, session) is ErrorCode.SESSION_EXPIRED
     assert refused(client.songs, session) is ErrorCode.SESSION_EXPIRED
     assert server.ctx is not None
@@ -321,7 +328,7 @@ def test_concurrent_starts_share_one_server_key(mongo_client: Any) -> None:
 def test_two_servers_share_the_load_and_the_key(
     settings: Settings, db: Any, server: Server, clients: list[BlueTrackClient]
 ) -> None:
-    with running_server(settings, db, FakeSongs()) as second:
+    with running_server(settings) as second:
         assert second.ctx is not None and server.ctx is not None
         assert second.ctx.keys.key_id == server.ctx.keys.key_id
         before = [s.requests.handled for s in (server, second) if s.requests is not None]

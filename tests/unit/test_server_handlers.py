@@ -402,3 +402,22 @@ def test_no_songs_for_an_invalid_session(server: ServerUnderTest) -> None:
     reply = call(server, songs_request(server, "no-such-session", b"\x01" * 32), SongsReply)
     assert error_code(reply) is ErrorCode.INVALID_SESSION
     assert reply.shelves == []
+
+
+def test_known_sessions_are_checked_without_a_store_round_trip(server: ServerUnderTest) -> None:
+    register(server)
+    session = login(server)
+    lookups = server.sessions.lookups
+    for _ in range(5):
+        assert call(server, songs_request(server, session.session_id, session.token), SongsReply).ok
+    assert server.sessions.lookups == lookups
+
+
+def test_validate_sees_a_logout_done_by_another_server_process(server: ServerUnderTest) -> None:
+    register(server)
+    session = login(server)
+    server.sessions.delete(session.session_id)  # as another process's logout would
+    reply = call(server, session_request(server, session), SessionAuthReply)
+    assert error_code(reply) is ErrorCode.INVALID_SESSION
+    songs = call(server, songs_request(server, session.session_id, session.token), SongsReply)
+    assert error_code(songs) is ErrorCode.INVALID_SESSION, "and the cache now knows it too"

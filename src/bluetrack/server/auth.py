@@ -23,14 +23,14 @@ from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import SealError
 from bluetrack.protocol.messages import AuthenticatedRequest, AuthProof
 from bluetrack.server.exceptions import Rejected
-from bluetrack.store.sessions import SessionRecord, SessionStore
+from bluetrack.server.session_cache import LiveSession, SessionCache
 
 
 class Authenticator:
     def __init__(
         self,
         private_key: PrivateKey,
-        sessions: SessionStore,
+        sessions: SessionCache,
         *,
         clock_skew_s: float,
         now: Callable[[], datetime],
@@ -45,7 +45,7 @@ class Authenticator:
         self._seen = ReplayGuard(2 * clock_skew_s + 1, clock=monotonic)
         self._seen_lock = threading.Lock()
 
-    def authenticate(self, request: AuthenticatedRequest) -> SessionRecord:
+    def authenticate(self, request: AuthenticatedRequest) -> LiveSession:
         """The live session behind ``request``, or Rejected saying why not."""
         proof = self._open(request.sealed_auth)
         if proof.request_id != request.request_id or proof.client_id != request.client_id:
@@ -61,7 +61,7 @@ class Authenticator:
                 "the session proof is stale or from the future: check this device's clock",
                 dead_letter=True,
             )
-        session = self._sessions.get(request.session_id)
+        session = self._sessions.lookup(request.session_id, now)
         if session is None or not _token_matches(proof.token, session.token_hash):
             raise Rejected(ErrorCode.INVALID_SESSION, "no such session: please log in again")
         if session.expired(now):

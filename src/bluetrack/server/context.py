@@ -84,6 +84,9 @@ class ServerContext:
             base_delay_s=settings.login_base_delay_s,
             max_delay_s=settings.login_failure_window_s,
         )
+        session_cache = SessionCache(
+            sessions, keys.master_secret, recheck_s=settings.session_recheck_s, clock=monotonic
+        )
         return cls(
             settings=settings,
             keys=keys,
@@ -93,12 +96,12 @@ class ServerContext:
             passwords=passwords or PasswordHasher(settings.bcrypt_cost),
             auth=Authenticator(
                 keys.private_key,
-                sessions,
+                session_cache,
                 clock_skew_s=settings.clock_skew_s,
                 now=now,
                 monotonic=monotonic,
             ),
-            session_cache=SessionCache(sessions, keys.master_secret, clock=monotonic),
+            session_cache=session_cache,
             login_failures=FailureThrottle(policy, monotonic),
             registrations=RateLimiter(settings.register_per_client_per_minute, 60.0, monotonic),
             now=now,

@@ -35,6 +35,7 @@ from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import ServerContext
 from bluetrack.server.exceptions import Rejected
 from bluetrack.server.outcome import Outcome, Outgoing
+from bluetrack.server.session_cache import LiveSession
 from bluetrack.store.sessions import SessionRecord
 from bluetrack.store.users import AccountTaken, UserRecord
 
@@ -190,6 +191,7 @@ def _open_session(ctx: ServerContext, user: UserRecord) -> tuple[SessionRecord, 
         expires_at=now + timedelta(seconds=ctx.settings.session_ttl_s),
     )
     ctx.sessions.create(session)
+    ctx.session_cache.remember(session)
     return session, token
 
 
@@ -199,12 +201,15 @@ def session_auth(ctx: ServerContext, request: SessionAuthRequest) -> SessionAuth
     if request.action == "logout":
         return _logout(ctx, request, session)
     expires_at = ctx.now() + timedelta(seconds=ctx.settings.session_ttl_s)
+    # The store decides: another server process may have logged this session out.
     if not ctx.sessions.extend(session.session_id, expires_at):
+        ctx.session_cache.invalidate(session.session_id)
         raise Rejected(ErrorCode.INVALID_SESSION, "no such session: please log in again")
+    ctx.session_cache.extended(session.session_id, expires_at)
     return _session_reply(request, session, expires_at)
 
 
-def _logout(ctx: ServerContext, request: SessionAuthRequest, session: SessionRecord) -> Outcome:
+def _logout(ctx: ServerContext, request: SessionAuthRequest, session: LiveSession) -> Outcome:
     ctx.sessions.delete(session.session_id)
     ctx.session_cache.invalidate(session.session_id)
     now = ctx.now()
@@ -228,7 +233,7 @@ def _logout(ctx: ServerContext, request: SessionAuthRequest, session: SessionRec
 
 
 def _session_reply(
-    request: SessionAuthRequest, session: SessionRecord, expires_at: datetime
+    request: SessionAuthRequest, session: LiveSession, expires_at: datetime
 ) -> SessionAuthReply:
     return SessionAuthReply(
         request_id=request.request_id,

@@ -24,6 +24,7 @@ from bluetrack.core.validation import TimeRules
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.messages import ServerKey
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.context import ServerContext, SongSource, TrackFacts
 from bluetrack.server.exceptions import ServerError
 from bluetrack.server.handlers import REGISTRY, Handler
@@ -63,11 +64,12 @@ class Stores:
 
 
 def open_stores(settings: Settings) -> Stores:
-    from bluetrack.store.database import open_database
-    from bluetrack.store.songs import SongRepository
+    """The store as the server uses it: indexes ensured, the catalogue read into memory."""
+    from bluetrack.store.database import ensure_indexes, open_database
 
     db = open_database(settings)
-    return stores_for(db, SongRepository(db))
+    ensure_indexes(db)
+    return stores_for(db, CatalogueCache.from_store(db))
 
 
 def stores_for(db: Database[Any], songs: CatalogueSource) -> Stores:

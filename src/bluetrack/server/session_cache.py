@@ -1,30 +1,38 @@
-"""Sessions as the plays hot path sees them: in memory, refreshed from the store in batches.
+"""Sessions as the server's hot paths see them: in memory, refreshed from the store.
 
-A play event must come from a live session; asking MongoDB per event would cap throughput
-at the store's round-trip rate. Entries are trusted for ``recheck_s`` (so a logout or an
-extension done by another server process is seen within that time) and until they expire.
-Unknown session ids are remembered too, so a flood of forged ids costs one lookup per
-batch, not one per event.
+Play events and authenticated requests must come from a live session; asking the store
+every time would cap throughput at its round-trip rate (and on FerretDB every lookup is a
+scan). Entries are trusted for ``recheck_s`` (so a logout or extension done by another
+server process is seen within that time) and never past their expiry (an expired entry is
+looked up again: another process may have extended it). Unknown ids are remembered too, so
+a flood of forged ids costs one lookup per id per ``recheck_s``, not one per message.
+This process's own logouts and extensions update the cache at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bluetrack.protocol import sealing
-from bluetrack.store.sessions import SessionStore
+from bluetrack.store.sessions import SessionRecord, SessionStore
 
 Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
 class LiveSession:
+    session_id: str
     user_id: str
+    username: str
+    token_hash: str
     expires_at: datetime
     play_key: bytes
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,29 +70,47 @@ class SessionCache:
         if len(self._entries) + len(wanted) > self._max_entries:
             self._entries.clear()  # crude but bounded; a refill costs one lookup per batch
         for session_id in wanted:
-            record = found.get(session_id)
-            live = (
-                LiveSession(
-                    record.user_id,
-                    record.expires_at,
-                    sealing.play_key_for(self._master_secret, session_id),
-                )
-                if record is not None
-                else None
-            )
-            self._entries[session_id] = _Entry(live, tick)
+            self._entries[session_id] = _Entry(self._live(found.get(session_id)), tick)
 
     def get(self, session_id: str) -> LiveSession | None:
+        """What the cache holds (call ``refresh`` first)."""
         entry = self._entries.get(session_id)
         return entry.session if entry is not None else None
 
+    def lookup(self, session_id: str, now: datetime) -> LiveSession | None:
+        """One session, from the store if the cache cannot vouch for it."""
+        self.refresh((session_id,), now)
+        return self.get(session_id)
+
+    def remember(self, record: SessionRecord) -> None:
+        """A session this process just opened."""
+        self._entries[record.session_id] = _Entry(self._live(record), self._clock())
+
+    def extended(self, session_id: str, expires_at: datetime) -> None:
+        entry = self._entries.get(session_id)
+        if entry is not None and entry.session is not None:
+            live = replace(entry.session, expires_at=expires_at)
+            self._entries[session_id] = _Entry(live, entry.checked_at)
+
     def invalidate(self, session_id: str) -> None:
-        """Forget a session at once (this process logged it out)."""
-        self._entries.pop(session_id, None)
+        """This process logged the session out: refuse it from now on."""
+        self._entries[session_id] = _Entry(None, self._clock())
+
+    def _live(self, record: SessionRecord | None) -> LiveSession | None:
+        if record is None:
+            return None
+        return LiveSession(
+            session_id=record.session_id,
+            user_id=record.user_id,
+            username=record.username,
+            token_hash=record.token_hash,
+            expires_at=record.expires_at,
+            play_key=sealing.play_key_for(self._master_secret, record.session_id),
+        )
 
     def _needs_refresh(self, session_id: str, now: datetime, tick: float) -> bool:
         entry = self._entries.get(session_id)
         if entry is None or tick - entry.checked_at >= self._recheck_s:
             return True
-        # An expired entry may have been extended by a session_auth meanwhile.
-        return entry.session is not None and entry.session.expires_at <= now
+        # An expired entry may have been extended by another process meanwhile.
+        return entry.session is not None and entry.session.expired(now)
