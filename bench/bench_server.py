@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -50,14 +51,15 @@ from bluetrack.config import PROJECT_ROOT, Settings, get_settings
 from bluetrack.core.validation import TimeRules
 from bluetrack.protocol import codec, sealing
 from bluetrack.protocol.envelope import Reply, new_id, utc_now
-from bluetrack.protocol.messages import SongsReply, SongsRequest
+from bluetrack.protocol.messages import SongsReply, SongsRequest, TrackSummary
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.context import ServerContext
 from bluetrack.server.handlers import REGISTRY
 from bluetrack.server.plays import PlayVerifier
 from bluetrack.server.session_cache import SessionCache
-from bluetrack.server.testing import FakeSongs, as_messages, auth_proof
+from bluetrack.server.testing import as_messages, auth_proof
 from bluetrack.store.server_keys import ServerKeys, load_or_create
 from bluetrack.store.sessions import InMemorySessions, SessionRecord, SessionRepository
 
@@ -70,21 +72,30 @@ PASSWORD = "benchmark password"
 DB_NAME = "bench_server"
 
 
-def catalogue() -> FakeSongs:
-    return FakeSongs(per_genre_tracks=200)
+def import_catalogue(db: Any, settings: Settings) -> str:
+    """The real importer: the Spotify CSV if present, else the generated catalogue."""
+    from bluetrack.catalogue.importer import default_source, import_catalogue
+    from bluetrack.catalogue.sources import GeneratedSource
+
+    source = default_source(settings)
+    if os.environ.get("BENCH_CATALOGUE") == "generated":
+        source = GeneratedSource(settings.catalogue_seed, settings.catalogue_generated_per_genre)
+    import_catalogue(db, source)
+    return source.label
+
+
+def playable_tracks(cache: CatalogueCache) -> list[TrackSummary]:
+    """Every playable track once, with its genres (from shelves asking for everything)."""
+    shelves = cache.random_shelves(10_000, 1_000_000, random.Random(0))
+    return list({t.track_id: t for shelf in shelves for t in shelf.tracks}.values())
 
 
 # --- the server child -----------------------------------------------------------------------------
 def serve(timings_path: str) -> int:
-    """Child process: a real Server over the bench catalogue; handler timings to a file."""
-    import pymongo
-
-    from bluetrack.server.runner import Server, stores_for
+    """Child process: a Server wired as `python -m bluetrack.server`; handler timings to a file."""
+    from bluetrack.server.runner import Server
 
     settings = get_settings()
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.store_uri)
-    db = client[settings.mongodb_db]
-    songs = catalogue()
     timings: list[tuple[float, float]] = []  # (wall clock at start, seconds)
     songs_handler = REGISTRY[Topic.SONGS_UPDATE]
 
@@ -95,11 +106,7 @@ def serve(timings_path: str) -> int:
         finally:
             timings.append((wall, time.perf_counter() - began))
 
-    server = Server(
-        settings,
-        stores=lambda _: stores_for(db, songs),
-        registry={**REGISTRY, Topic.SONGS_UPDATE: timed},
-    )
+    server = Server(settings, registry={**REGISTRY, Topic.SONGS_UPDATE: timed})
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.start()
     server.wait()
@@ -107,7 +114,6 @@ def serve(timings_path: str) -> int:
     server.stop()
     counts = {"written": history.written, "dropped": history.dropped} if history else {}
     Path(timings_path).write_text(json.dumps({"songs": timings, "history": counts}))
-    client.close()
     return 0
 
 
@@ -154,7 +160,7 @@ def live_sessions(db: Any, count: int, ttl: timedelta = timedelta(hours=2)) -> l
 
 
 def signed_plays(
-    keys: ServerKeys, sessions: list[BenchSession], songs: FakeSongs, count: int
+    keys: ServerKeys, sessions: list[BenchSession], tracks: list[TrackSummary], count: int
 ) -> list[tuple[bytes, bytes]]:
     now = utc_now()
     records = [s.record for s in sessions]
@@ -164,7 +170,7 @@ def signed_plays(
     pairs = []
     for i in range(count):
         session = records[i % len(records)]
-        track = songs.tracks[i % len(songs.tracks)]
+        track = tracks[(i * 7919) % len(tracks)]
         at = now - timedelta(seconds=60 + (i % 600))
         event = sealing.sign_play(
             play_keys[session.session_id],
@@ -254,7 +260,9 @@ def accepted_rate(
     }
 
 
-def verifier_rate(pairs: list[tuple[bytes, bytes]], keys: ServerKeys, songs: FakeSongs) -> float:
+def verifier_rate(
+    pairs: list[tuple[bytes, bytes]], keys: ServerKeys, catalogue: CatalogueCache
+) -> float:
     """Events per CPU-second through PlayVerifier alone: the ceiling of the hot path."""
     store = InMemorySessions()
     now = utc_now()
@@ -267,7 +275,7 @@ def verifier_rate(pairs: list[tuple[bytes, bytes]], keys: ServerKeys, songs: Fak
                 )
             )
     verifier = PlayVerifier(
-        SessionCache(store, keys.master_secret), songs.track_index(), TimeRules.of(30, 3600)
+        SessionCache(store, keys.master_secret), catalogue.track_index(), TimeRules.of(30, 3600)
     )
     messages = as_messages([raw for _, raw in pairs])
     began = time.process_time()  # CPU time: what the machine's other load cannot inflate
@@ -436,9 +444,10 @@ def run() -> dict[str, Any]:
         mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.store_uri)
         db = mongo[DB_NAME]
         keys = load_or_create(db)  # the child loads this same key, as a second server would
-        songs = catalogue()
+        catalogue_label = import_catalogue(db, settings)
+        catalogue = CatalogueCache.from_store(db)
         sessions = live_sessions(db, max(LISTENERS, *SONGS_CONCURRENCY))
-        pairs = signed_plays(keys, sessions, songs, PLAYS)
+        pairs = signed_plays(keys, sessions, playable_tracks(catalogue), PLAYS)
         produce_plays(settings, pairs)
         timings_path = Path(home) / "songs-timings.json"
         with server_child(settings, timings_path) as child:
@@ -464,9 +473,7 @@ def run() -> dict[str, Any]:
         start, end = figures.pop("window")
         figures["handler"] = summary([s for at, s in handler if start <= at <= end])
     plays["history_written_dropped"] = child_report.get("history")
-    plays["verifier_only_events_per_cpu_s"] = round(
-        verifier_rate(pairs[:50_000], keys, catalogue())
-    )
+    plays["verifier_only_events_per_cpu_s"] = round(verifier_rate(pairs[:50_000], keys, catalogue))
     return {
         "bench": "server",
         "cpus": os.cpu_count(),
@@ -476,6 +483,7 @@ def run() -> dict[str, Any]:
         "plays": plays,
         "songs_update": latency,
         "songs_target": "p95 <= 20 ms at 50 clients",
+        "catalogue": f"{catalogue_label}: {len(catalogue)} playable tracks",
         "login": login,
     }
 
