@@ -146,6 +146,22 @@ def test_shelves_ask_for_fewer_genres_than_there_are(mongo_db: Any, tmp_path: Pa
     assert track.duration_ms >= 180_000 and track.artists and track.album == "Album"
 
 
+def test_shelves_notice_a_shrunken_genre_at_once(mongo_db: Any, tmp_path: Path) -> None:
+    import_catalogue(mongo_db, small_csv(tmp_path, {"pop": 5}))
+    songs = SongRepository(mongo_db, counts_ttl_s=3600)  # only a miss may refresh the counts
+    rng = random.Random(3)
+    assert len(songs.random_shelves(1, 5, rng)[0].tracks) == 5
+
+    import_catalogue(mongo_db, small_csv(tmp_path, {"pop": 2}, name="fewer.csv"))
+    during = songs.random_shelves(1, 5, rng)
+    after = [songs.random_shelves(1, 2, rng)[0] for _ in range(10)]
+
+    assert len(during[0].tracks) == 2  # the 3 vanished places are left out ...
+    # ... and the counts were reloaded: with the old count of 5, 2 picks would often miss.
+    assert all(len(shelf.tracks) == 2 for shelf in after)
+    assert {t.track_id for t in after[0].tracks} == {"popTrack000", "popTrack001"}
+
+
 def test_an_empty_store_has_no_shelves_and_no_index(mongo_db: Any) -> None:
     songs = SongRepository(mongo_db)
 

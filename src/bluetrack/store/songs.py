@@ -28,7 +28,6 @@ fetches one ``_id`` at a time.
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -44,8 +43,6 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.store.exceptions import StoreError
-
-log = logging.getLogger(__name__)
 
 SONGS = "songs"
 GENRE_TRACKS = "genre_tracks"
@@ -266,7 +263,8 @@ class SongRepository:
         chosen = [(genre, _members(chunks, genre, numbers)) for genre, numbers in picks]
         wanted = list(dict.fromkeys(track_id for _, ids in chosen for track_id in ids))
         songs = lookups.fetch(self._songs, wanted, SUMMARY_FIELDS)
-        if len(songs) < sum(len(numbers) for _, numbers in picks):
+        found = sum(track_id in songs for _, ids in chosen for track_id in ids)
+        if found < sum(len(numbers) for _, numbers in picks):
             self._counts = None
         shelves = []
         for genre, ids in chosen:
