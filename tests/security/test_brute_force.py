@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 from security_support import PASSWORD, unique
-from server_harness import running_server, server_settings
+from server_harness import import_test_catalogue, running_server, server_settings
 
 from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.exceptions import RequestFailed
 from bluetrack.config import Settings
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.server.runner import Server
-from bluetrack.server.testing import FakeSongs
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +38,7 @@ POLL_S = 0.05
 @pytest.fixture(scope="module")
 def db(mongo_client: Any) -> Iterator[Any]:
     name = f"test_brute_{uuid.uuid4().hex[:12]}"
+    import_test_catalogue(mongo_client[name], per_genre=1)
     yield mongo_client[name]
     mongo_client.drop_database(name)
 
@@ -57,7 +57,7 @@ def settings(stack_settings: Settings, db: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, db: Any) -> Iterator[Server]:
-    with running_server(settings, db, FakeSongs()) as running:
+    with running_server(settings) as running:
         yield running
 
 

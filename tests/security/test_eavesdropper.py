@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from security_support import PASSWORD, dead_letters, records, unique, wait_until
-from server_harness import running_server, server_settings
+from server_harness import import_test_catalogue, running_server, server_settings
 
 from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.exceptions import RequestFailed
@@ -35,16 +35,14 @@ from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.topics import TOPIC_SPECS, Topic
 from bluetrack.server.runner import Server
-from bluetrack.server.testing import FakeSongs
 
 pytestmark = pytest.mark.integration
-
-SONGS = FakeSongs()
 
 
 @pytest.fixture(scope="module")
 def db(mongo_client: Any) -> Iterator[Any]:
     name = f"test_eavesdrop_{uuid.uuid4().hex[:12]}"
+    import_test_catalogue(mongo_client[name])
     yield mongo_client[name]
     mongo_client.drop_database(name)
 
@@ -56,7 +54,7 @@ def settings(stack_settings: Settings, db: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, db: Any) -> Iterator[Server]:
-    with running_server(settings, db, SONGS) as running:
+    with running_server(settings) as running:
         yield running
 
 
@@ -67,9 +65,9 @@ def client(settings: Settings, server: Server) -> Iterator[BlueTrackClient]:
     made.close()
 
 
-def _play_pair(client: BlueTrackClient, session: Session, genre_index: int = 0) -> list[str]:
-    """A 40-second play of one track, start and end, sent now; the event ids."""
-    track = SONGS.tracks[genre_index * 20]
+def _play_pair(client: BlueTrackClient, session: Session, shelf: int = 0) -> list[str]:
+    """A 40-second play of a track from the session's shelves, start and end; the event ids."""
+    track = client.songs(session)[shelf].tracks[0]
     began = utc_now() - timedelta(seconds=40)
     ids = []
     for operation, at in (("start", began), ("end", utc_now())):
@@ -210,7 +208,7 @@ def test_a_reader_of_every_topic_cannot_tell_what_a_named_user_played(
     name = unique("alice")
     client.register(name, f"{name}@example.com", PASSWORD)
     session = client.login(f"{name}@example.com", PASSWORD)
-    _play_pair(client, session, genre_index=2)
+    _play_pair(client, session, shelf=1)
     wait_until(
         lambda: any(
             session.user_id.encode() in (r.value or b"")
