@@ -10,30 +10,40 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
+from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
+from bluetrack.core.rules import Rules
+from bluetrack.processor.engine import ChartEngine
 from bluetrack.processor.schemas import (
     engine_projection,
     flatten,
     rejection_reason,
     wire_schema,
 )
+from bluetrack.processor.sink import BatchReport, ChartPublisher, ChartSink
+from bluetrack.processor.spark_session import build_spark_session
+from bluetrack.processor.state_files import EngineStateFiles
 from bluetrack.protocol.topics import Topic
+from bluetrack.store.charts import ChartStore
+from bluetrack.store.database import open_database
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
-
-    from bluetrack.processor.sink import ChartSink
+    from pyspark.sql.streaming.query import StreamingQuery
 
 log = logging.getLogger(__name__)
 
 QUERY_NAME = "bluetrack_charts"
+HEALTHY_RUN_S = 300.0  # a query that ran this long before failing starts the backoff over
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +187,95 @@ class StopFlag:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.set)
         signal.signal(signal.SIGINT, self.set)
+
+
+def rules_of(settings: Settings) -> Rules:
+    return Rules(
+        window_s=settings.window_s,
+        watermark_s=settings.watermark_s,
+        qualify_rule=settings.qualify_rule,
+    )
+
+
+def engine_factory(rules: Rules) -> Callable[[bytes | None], ChartEngine]:
+    def new_engine(state: bytes | None) -> ChartEngine:
+        return ChartEngine(rules) if state is None else ChartEngine.from_bytes(state, rules)
+
+    return new_engine
+
+
+@contextmanager
+def chart_sink(
+    settings: Settings,
+    *,
+    store_charts: bool = True,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> Iterator[ChartSink]:
+    """The sink with its producer and store, closed when the block ends."""
+    layout = CheckpointLayout(settings.processor_checkpoint_dir)
+    producer = make_producer(settings, **{"message.timeout.ms": 120_000})
+    # A store outage must cost a batch seconds, not minutes: the chart is on Kafka anyway.
+    store_settings = settings.model_copy(
+        update={"mongodb_timeout_s": 2.0, "mongodb_operation_timeout_s": 10.0}
+    )
+    db = open_database(store_settings, ping=False) if store_charts else None
+    try:
+        yield ChartSink(
+            engine_factory(rules_of(settings)),
+            EngineStateFiles(layout.engine, keep=settings.processor_state_keep),
+            ChartPublisher(producer),
+            settings.qualify_rule,
+            store=None if db is None else ChartStore(db),
+            on_batch=on_batch,
+        )
+    finally:
+        producer.flush(10)
+        if db is not None:
+            db.client.close()
+
+
+def wait_for(query: StreamingQuery, stop: StopFlag) -> Exception | None:
+    """Block until ``stop`` is set (None) or the query fails (its exception)."""
+    while not stop.is_set():
+        try:
+            if query.awaitTermination(1):
+                return None if stop.is_set() else RuntimeError("the query stopped by itself")
+        except Exception as exc:  # StreamingQueryException: the failed batch is replayed
+            return exc
+    query.stop()
+    return None
+
+
+def run_processor(
+    settings: Settings,
+    stop: StopFlag | None = None,
+    *,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    max_backoff_s: float = 60.0,
+) -> None:
+    """Run the chart query until ``stop``; a failed query restarts from its checkpoint.
+
+    Restarting is always safe: Spark re-runs the uncommitted batch from the checkpointed
+    offsets and the sink from the matching engine state. A broker outage, a store outage or
+    a bug in one batch therefore costs time, never plays.
+    """
+    stop = stop or StopFlag()
+    spark = build_spark_session(settings)
+    failures = 0
+    with chart_sink(settings, on_batch=on_batch) as sink:
+        while not stop.is_set():
+            started = time.monotonic()
+            query = start_chart_query(spark, settings, sink)
+            log.info(
+                "chart query started: trigger %.1f s, checkpoint %s",
+                settings.trigger_s,
+                settings.processor_checkpoint_dir,
+            )
+            failure = wait_for(query, stop)
+            if failure is None:
+                break
+            failures = 1 if time.monotonic() - started > HEALTHY_RUN_S else failures + 1
+            backoff = min(max_backoff_s, 2.0 ** min(failures, 6))
+            log.error("chart query failed (%s); restarting in %.0f s", failure, backoff)
+            stop.wait(backoff)
+    log.info("chart query stopped")
