@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "bluetrack.simulate.commands",
     "bluetrack.server.commands",
     "bluetrack.catalogue.commands",
+    "bluetrack.processor.commands",
 ]
 
 
