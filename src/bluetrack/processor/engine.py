@@ -56,8 +56,12 @@ BATCH_DTYPES: dict[str, str] = {
 
 def frame_of(records: Sequence[PlayRecord]) -> pd.DataFrame:
     """A batch as the engine reads it, from records (tests, tools, the reference's input)."""
-    columns = {name: [getattr(r, name) for r in records] for name in BATCH_DTYPES}
-    return pd.DataFrame(columns).astype(BATCH_DTYPES)
+    return pd.DataFrame(
+        {
+            name: np.array([getattr(r, name) for r in records], dtype=dtype)
+            for name, dtype in BATCH_DTYPES.items()
+        }
+    )
 
 
 I64 = np.int64
@@ -863,6 +867,7 @@ def _pack(header: dict[str, Any], tables: list[pa.Table]) -> bytes:
     parts: list[Any] = [_FORMAT, struct.pack("<I", len(head)), head]
     options = pa.ipc.IpcWriteOptions(compression="zstd")
     for table in tables:
+        table = table.combine_chunks()  # one record batch each: the same state, same bytes
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
             writer.write_table(table)
