@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     spark_log_level: str = "WARN"
     processor_max_offsets_per_trigger: int | None = None  # cap a batch (backlog catch-up)
     processor_state_keep: int = 3  # engine states kept in the checkpoint (>= 2 for replays)
+    # Topic overrides (tests, replays into a scratch topic); None: the protocol's topics.
+    processor_input_topic: str | None = None
+    processor_chart_topic: str | None = None
 
     # --- client ----------------------------------------------------------------------------
     config_dir: Path = Path.home() / ".config" / "bluetrack"

@@ -61,12 +61,20 @@ class CheckpointLayout:
         return self.root / "engine"
 
 
+def input_topic(settings: Settings) -> str:
+    return settings.processor_input_topic or str(Topic.PLAYS_ACCEPTED)
+
+
+def chart_topic(settings: Settings) -> str:
+    return settings.processor_chart_topic or str(Topic.TOP_GENRES)
+
+
 def kafka_source_options(settings: Settings) -> dict[str, str]:
     """The Kafka source's options; security settings mapped to the Java client's names."""
     options = {
         "kafka.bootstrap.servers": settings.bootstrap_servers,
         "kafka.security.protocol": settings.kafka_security_protocol,
-        "subscribe": str(Topic.PLAYS_ACCEPTED),
+        "subscribe": input_topic(settings),
         # Only consulted when the checkpoint is new; afterwards the checkpoint's offsets rule.
         "startingOffsets": "earliest",
         # Records removed by retention before we read them must not stop the charts.
@@ -223,7 +231,7 @@ def chart_sink(
         yield ChartSink(
             engine_factory(rules_of(settings)),
             EngineStateFiles(layout.engine, keep=settings.processor_state_keep),
-            ChartPublisher(producer),
+            ChartPublisher(producer, chart_topic(settings), input_topic(settings)),
             settings.qualify_rule,
             store=None if db is None else ChartStore(db),
             on_batch=on_batch,

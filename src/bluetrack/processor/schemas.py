@@ -107,17 +107,19 @@ def _literal_check(name: str, info: FieldInfo) -> FieldCheck | None:
 def _metadata_check(name: str, constraint: Any) -> FieldCheck | None:
     """A check for one annotated-types / pydantic constraint, or None if it is not one."""
     if isinstance(constraint, annotated_types.MinLen):
-        n = constraint.min_length
-        return FieldCheck(name, f"{name}: shorter than {n}", lambda c: F.length(c) < n)
+        shortest = constraint.min_length
+        return FieldCheck(
+            name, f"{name}: shorter than {shortest}", lambda c: F.length(c) < shortest
+        )
     if isinstance(constraint, annotated_types.MaxLen):
-        n = constraint.max_length
-        return FieldCheck(name, f"{name}: longer than {n}", lambda c: F.length(c) > n)
+        longest = constraint.max_length
+        return FieldCheck(name, f"{name}: longer than {longest}", lambda c: F.length(c) > longest)
     if isinstance(constraint, annotated_types.Ge):
-        v = constraint.ge
-        return FieldCheck(name, f"{name}: less than {v}", lambda c: c < F.lit(v))
+        low = constraint.ge
+        return FieldCheck(name, f"{name}: less than {low}", lambda c: c < F.lit(low))
     if isinstance(constraint, annotated_types.Le):
-        v = constraint.le
-        return FieldCheck(name, f"{name}: greater than {v}", lambda c: c > F.lit(v))
+        high = constraint.le
+        return FieldCheck(name, f"{name}: greater than {high}", lambda c: c > F.lit(high))
     pattern = getattr(constraint, "pattern", None)
     if isinstance(pattern, str):
         return FieldCheck(name, f"{name}: does not match {pattern}", lambda c: ~c.rlike(pattern))

@@ -120,8 +120,16 @@ def freshness_histogram(published_at_ms: int, produced_ms: np.ndarray) -> np.nda
 class ChartPublisher:
     """Sends a batch's dead letters and chart and waits until Kafka has them all."""
 
-    def __init__(self, producer: Producer, flush_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        chart_topic: str = Topic.TOP_GENRES,
+        source_topic: str = Topic.PLAYS_ACCEPTED,
+        flush_timeout_s: float = 120.0,
+    ) -> None:
         self._producer = producer
+        self._chart_topic = chart_topic
+        self._source_topic = source_topic
         self._flush_timeout_s = flush_timeout_s
         self._failures: list[str] = []
 
@@ -134,7 +142,7 @@ class ChartPublisher:
         for record in rejected:
             letter = dead_letter_for(
                 COMPONENT,
-                Topic.PLAYS_ACCEPTED,
+                self._source_topic,
                 record["value"],
                 ErrorCode.INVALID_MESSAGE,
                 record["reject_reason"],
@@ -143,9 +151,9 @@ class ChartPublisher:
                 key=record["key"],
             )
             publish(
-                self._producer, Topic.DEAD_LETTER, letter, Topic.PLAYS_ACCEPTED, self._on_delivery
+                self._producer, Topic.DEAD_LETTER, letter, self._source_topic, self._on_delivery
             )
-        publish(self._producer, Topic.TOP_GENRES, chart, CHART_KEY, self._on_delivery)
+        publish(self._producer, self._chart_topic, chart, CHART_KEY, self._on_delivery)
         remaining = self._producer.flush(self._flush_timeout_s)
         if remaining or self._failures:
             raise PublishError(
