@@ -7,8 +7,9 @@ import random
 import pytest
 
 from bluetrack.protocol.codec import MAX_REPLY_BYTES, decode, encode
-from bluetrack.protocol.messages import SongsReply, TrackSummary
+from bluetrack.protocol.messages import Shelf, SongsReply, SongsRequest, TrackSummary
 from bluetrack.server.catalogue_cache import CatalogueCache
+from bluetrack.server.handlers import _songs_from_fragments
 
 GENRES = ["jazz", "pop", "rock"]
 
@@ -64,3 +65,32 @@ def test_shelves_travel_as_a_valid_reply(cache: CatalogueCache) -> None:
         shelves=cache.random_shelves(3, 5, random.Random(3)),
     )  # fmt: skip
     assert decode(encode(reply), SongsReply, max_bytes=MAX_REPLY_BYTES) == reply
+
+
+def test_the_fragment_fast_path_encodes_exactly_the_model_shelves(cache: CatalogueCache) -> None:
+    fragments = cache.shelf_fragments(3, 5, random.Random(9))
+    shelves = cache.random_shelves(3, 5, random.Random(9))
+    assert [Shelf.model_validate_json(f) for f in fragments] == shelves
+
+
+def test_songs_update_through_the_fast_path_is_a_valid_reply(cache: CatalogueCache) -> None:
+    request = SongsRequest(
+        client_id="client-0001", session_id="session-01", sealed_auth="AAAA", genres=2, per_genre=3
+    )
+    outcome = _songs_from_fragments(request, cache.shelf_fragments(2, 3, random.Random(5)))
+    assert outcome.encoded is not None
+    reply = decode(outcome.encoded, SongsReply, max_bytes=MAX_REPLY_BYTES)
+    assert reply.ok and reply.request_id == request.request_id
+    assert reply.shelves == cache.random_shelves(2, 3, random.Random(5))
+
+
+def test_an_oversized_reply_sends_fewer_shelves() -> None:
+    long_name = "n" * 1000
+    big = CatalogueCache(
+        track(i, [f"g{i % 40}"], name=f"{long_name}{i}"[-1000:]) for i in range(40 * 50)
+    )
+    request = SongsRequest(client_id="client-0001", session_id="session-01", sealed_auth="AAAA")
+    outcome = _songs_from_fragments(request, big.shelf_fragments(40, 50, random.Random(1)))
+    assert outcome.encoded is not None and len(outcome.encoded) <= MAX_REPLY_BYTES
+    reply = decode(outcome.encoded, SongsReply, max_bytes=MAX_REPLY_BYTES)
+    assert 0 < len(reply.shelves) < 40

@@ -26,6 +26,7 @@ from bluetrack.protocol.messages import (
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.registry import BY_REQUEST_MODEL, BY_REQUEST_TOPIC
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.handlers import REGISTRY
 from bluetrack.server.outcome import Outgoing
 from bluetrack.server.service import ServerService
@@ -421,3 +422,12 @@ def test_validate_sees_a_logout_done_by_another_server_process(server: ServerUnd
     assert error_code(reply) is ErrorCode.INVALID_SESSION
     songs = call(server, songs_request(server, session.session_id, session.token), SongsReply)
     assert error_code(songs) is ErrorCode.INVALID_SESSION, "and the cache now knows it too"
+
+
+def test_songs_from_the_in_memory_catalogue(server: ServerUnderTest) -> None:
+    server.ctx.songs = CatalogueCache(server.songs.tracks)
+    register(server)
+    session = login(server)
+    reply = call(server, songs_request(server, session.session_id, session.token), SongsReply)
+    assert reply.ok and len(reply.shelves) == 3
+    assert all(shelf.genre in track.genres for shelf in reply.shelves for track in shelf.tracks)

@@ -32,6 +32,7 @@ from bluetrack.protocol.messages import (
 )
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.context import ServerContext
 from bluetrack.server.exceptions import Rejected
 from bluetrack.server.outcome import Outcome, Outgoing
@@ -248,23 +249,45 @@ def _session_reply(
 
 
 # --- songs_update -----------------------------------------------------------------------------
-def songs_update(ctx: ServerContext, request: SongsRequest) -> SongsReply:
+def songs_update(ctx: ServerContext, request: SongsRequest) -> Outcome:
     ctx.auth.authenticate(request)
-    shelves = list(
-        ctx.songs.random_shelves(
-            request.genres or ctx.settings.songs_genres,
-            request.per_genre or ctx.settings.songs_per_genre,
-            ctx.rng(),
+    n_genres = request.genres or ctx.settings.songs_genres
+    per_genre = request.per_genre or ctx.settings.songs_per_genre
+    if isinstance(ctx.songs, CatalogueCache):
+        return _songs_from_fragments(
+            request, ctx.songs.shelf_fragments(n_genres, per_genre, ctx.rng())
         )
-    )
+    shelves = list(ctx.songs.random_shelves(n_genres, per_genre, ctx.rng()))
     reply = SongsReply(
         request_id=request.request_id, client_id=request.client_id, ok=True, shelves=shelves
     )
+    encoded = encode(reply)
     # The largest request (114 genres x 50 tracks) would not fit a reply: send fewer shelves.
-    while shelves and len(encode(reply)) > MAX_REPLY_BYTES:
+    while shelves and len(encoded) > MAX_REPLY_BYTES:
         shelves = shelves[: len(shelves) * 3 // 4]
         reply = reply.model_copy(update={"shelves": shelves})
-    return reply
+        encoded = encode(reply)
+    return Outcome(reply, encoded=encoded)
+
+
+_EMPTY_SHELVES = b"[]}"
+
+
+def _songs_from_fragments(request: SongsRequest, fragments: list[bytes]) -> Outcome:
+    """The reply with its shelves spliced in as pre-encoded JSON (the hot path of songs_update).
+
+    ``encoded`` is the reply that is sent; ``reply`` carries only its envelope. A unit test
+    checks the bytes decode to the same SongsReply the model path builds.
+    """
+    envelope = SongsReply(request_id=request.request_id, client_id=request.client_id, ok=True)
+    head = encode(envelope)
+    assert head.endswith(b'"shelves":' + _EMPTY_SHELVES), "shelves must stay the last field"
+    prefix = head[: -len(_EMPTY_SHELVES)]
+    while True:
+        encoded = prefix + b"[" + b",".join(fragments) + b"]}"
+        if len(encoded) <= MAX_REPLY_BYTES or not fragments:
+            return Outcome(envelope, encoded=encoded)
+        fragments = fragments[: len(fragments) * 3 // 4]
 
 
 REGISTRY: Mapping[Topic, Handler] = {

@@ -22,3 +22,4 @@ class Outcome:
 
     reply: Reply
     also: tuple[Outgoing, ...] = ()
+    encoded: bytes | None = None  # the reply's bytes, when the handler had to encode it anyway

@@ -26,7 +26,7 @@ from bluetrack.protocol.messages import ServerKey
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.context import ServerContext, SongSource, TrackFacts
-from bluetrack.server.exceptions import ServerError
+from bluetrack.server.exceptions import STORE_DOWN, ServerError
 from bluetrack.server.handlers import REGISTRY, Handler
 from bluetrack.server.history_writer import HistoryWriter
 from bluetrack.server.plays import PlayVerifier
@@ -214,14 +214,24 @@ class Server:
             raise
 
     def _housekeeping(self) -> None:
+        """Refresh cached sessions often, purge expired ones and prune throttles rarely."""
         assert self.ctx is not None
         ctx = self.ctx
-        while not self._stop.wait(self.settings.session_purge_interval_s):
+        next_purge = time.monotonic() + self.settings.session_purge_interval_s
+        while not self._stop.wait(self.settings.session_recheck_s / 2):
             try:
-                purged = ctx.sessions.purge_expired(ctx.now())
-                ctx.login_failures.prune()
-                ctx.registrations.prune()
-                if purged:
-                    log.info("purged %d expired session(s)", purged)
-            except Exception as exc:  # the store may be down for a while; try next time
-                log.warning("housekeeping failed: %s", exc)
+                ctx.session_cache.refresh_stale()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + self.settings.session_purge_interval_s
+                    self._purge(ctx)
+            except STORE_DOWN as exc:  # the store may be down for a while; try next time
+                log.warning("housekeeping: store unavailable: %s", exc)
+            except Exception:
+                log.exception("housekeeping failed; trying again next time")
+
+    def _purge(self, ctx: ServerContext) -> None:
+        purged = ctx.sessions.purge_expired(ctx.now())
+        ctx.login_failures.prune()
+        ctx.registrations.prune()
+        if purged:
+            log.info("purged %d expired session(s)", purged)

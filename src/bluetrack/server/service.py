@@ -81,7 +81,8 @@ class ServerService:
             return [
                 _reply(exchange, error_reply(exchange, request.request_id, request.client_id, info))
             ]
-        return [_reply(exchange, outcome.reply), *outcome.also]
+        value = outcome.encoded or encode(outcome.reply)
+        return [Outgoing(exchange.reply_topic, outcome.reply.client_id, value), *outcome.also]
 
     def _run(self, exchange: Exchange, request: Request) -> Outcome:
         result = self._registry[exchange.request_topic](self.ctx, request)

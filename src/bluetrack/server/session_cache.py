@@ -2,11 +2,16 @@
 
 Play events and authenticated requests must come from a live session; asking the store
 every time would cap throughput at its round-trip rate (and on FerretDB every lookup is a
-scan). Entries are trusted for ``recheck_s`` (so a logout or extension done by another
-server process is seen within that time) and never past their expiry (an expired entry is
-looked up again: another process may have extended it). Unknown ids are remembered too, so
-a flood of forged ids costs one lookup per id per ``recheck_s``, not one per message.
-This process's own logouts and extensions update the cache at once.
+scan). So:
+
+* a session is read from the store when first seen, and again when the cache thinks it
+  expired (another process may have extended it);
+* every entry older than ``recheck_s`` is re-read in the background (``refresh_stale``,
+  one query for all of them), so a logout or extension done by another server process is
+  seen within about ``recheck_s`` and no request waits for that re-read;
+* unknown ids are remembered too (until the next background pass), so a flood of forged ids
+  costs one lookup per id, not one per message;
+* this process's own logins, logouts and extensions update the cache at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from bluetrack.protocol import sealing
 from bluetrack.store.sessions import SessionRecord, SessionStore
 
 Clock = Callable[[], float]
+REFRESH_CHUNK = 1000  # session ids per background query
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +66,27 @@ class SessionCache:
         self.refreshes = 0  # store round trips, for tests and metrics
 
     def refresh(self, session_ids: Iterable[str], now: datetime) -> None:
-        """Load every id that is missing, stale or expired in one store round trip."""
+        """Load every id that is unknown or looks expired, in one store round trip."""
+        wanted = {s for s in session_ids if self._needs_refresh(s, now)}
+        if wanted:
+            self._load(wanted)
+
+    def refresh_stale(self) -> int:
+        """Re-read every entry older than ``recheck_s``; forget stale unknown ids."""
         tick = self._clock()
-        wanted = {s for s in session_ids if self._needs_refresh(s, now, tick)}
-        if not wanted:
-            return
+        stale = [
+            s for s, e in list(self._entries.items()) if tick - e.checked_at >= self._recheck_s
+        ]
+        known = [s for s in stale if self.get(s) is not None]
+        for session_id in set(stale) - set(known):
+            self._entries.pop(session_id, None)
+        for start in range(0, len(known), REFRESH_CHUNK):
+            self._load(known[start : start + REFRESH_CHUNK])
+        return len(stale)
+
+    def _load(self, session_ids: Iterable[str]) -> None:
+        tick = self._clock()
+        wanted = list(session_ids)
         found = self._store.get_many(wanted)
         self.refreshes += 1
         if len(self._entries) + len(wanted) > self._max_entries:
@@ -108,9 +130,9 @@ class SessionCache:
             play_key=sealing.play_key_for(self._master_secret, record.session_id),
         )
 
-    def _needs_refresh(self, session_id: str, now: datetime, tick: float) -> bool:
+    def _needs_refresh(self, session_id: str, now: datetime) -> bool:
         entry = self._entries.get(session_id)
-        if entry is None or tick - entry.checked_at >= self._recheck_s:
+        if entry is None:
             return True
         # An expired entry may have been extended by another process meanwhile.
         return entry.session is not None and entry.session.expired(now)
