@@ -1,8 +1,10 @@
 """`bluetrack demo`: a living system to look at, for `make run`.
 
 A simulation runs in the background (a child process, logging to ``<home>/logs``), and the
-desktop client opens in front of it. Without a display the client is skipped and the chart
-is printed here, redrawn as each new one arrives, until Ctrl-C or ``--duration``.
+desktop client opens in front of it, logged in as the ``demo`` account (through the client's
+own "remember me" file, only if it remembers no session of its own) so the shelves and the
+moving chart are there at once. Without a display the client is skipped and the chart is
+printed here, redrawn as each new one arrives, until Ctrl-C or ``--duration``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.charts import ChartFeed
+from bluetrack.client.session_store import SessionStore
 from bluetrack.config import Settings, get_settings
+from bluetrack.errors import BlueTrackError
 from bluetrack.protocol.charts import TOP_N, ChartMessage, Ranking
+from bluetrack.simulate.accounts import register_and_login, throwaway_account
 from bluetrack.simulate.commands import stop_on_signals
 
 SIM_STOP_TIMEOUT_S = 30.0  # listeners stop their plays and log out before the child exits
+DEMO_ACCOUNT = throwaway_account("demo")
 
 
 def has_display() -> bool:
@@ -71,6 +78,25 @@ def _tail(path: Path, lines: int = 5) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def sign_in_desktop_client(settings: Settings) -> str:
+    """Log the client in as the demo account, unless it already remembers a session."""
+    store = SessionStore(settings.config_dir)
+    if store.load() is not None:
+        return "The client opens with the session it remembers."
+    client = BlueTrackClient(settings)
+    try:
+        session = register_and_login(client, DEMO_ACCOUNT)
+    except BlueTrackError as exc:
+        return f"Log in or sign up in the client (the demo account could not log in: {exc})."
+    finally:
+        client.close()
+    store.save(session.to_json())
+    return (
+        f"The client opens logged in as {DEMO_ACCOUNT.username!r}"
+        f" (password {DEMO_ACCOUNT.password}); play along or just watch the chart."
+    )
 
 
 # --- the chart in a terminal ------------------------------------------------------------------
@@ -151,7 +177,7 @@ def run_demo(args: argparse.Namespace, argv_client: Sequence[str] | None = None)
     try:
         with stop_on_signals(stop):
             if has_display() and not args.no_client:
-                print("Opening the client: sign up or log in to play along. Close it to stop.")
+                print(sign_in_desktop_client(settings), "Close the window to stop.")
                 client = argv_client or [sys.executable, "-m", "bluetrack.cli", "client"]
                 subprocess.run(client, check=False)
             else:

@@ -12,8 +12,16 @@ from rich.console import Console
 
 from bluetrack.bus.session import Session
 from bluetrack.cli import build_parser
+from bluetrack.client.session_store import SessionStore
+from bluetrack.config import Settings
 from bluetrack.core.validation import check_email, check_password, check_username
-from bluetrack.demo import chart_line, chart_view, has_display, simulation_argv
+from bluetrack.demo import (
+    chart_line,
+    chart_view,
+    has_display,
+    sign_in_desktop_client,
+    simulation_argv,
+)
 from bluetrack.protocol.charts import ChartMessage, GenreCount, Ranking
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.simulate.accounts import SessionCache, credentials_for
@@ -146,3 +154,12 @@ def test_the_terminal_chart_shows_the_three_rankings() -> None:
     text = out.getvalue()
     for expected in ("Listening now", "Trending (15 min)", "All time", "jazz", "rock", "pop"):
         assert expected in text
+
+
+def test_the_demo_never_replaces_a_session_the_client_remembers(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    store.save('{"remembered": true}')
+    # No broker is needed: a remembered session means nothing is sent at all.
+    message = sign_in_desktop_client(Settings(config_dir=tmp_path))
+    assert "remembers" in message
+    assert store.load() == '{"remembered": true}'

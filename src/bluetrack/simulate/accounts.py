@@ -44,8 +44,12 @@ def credentials_for(seed: int, listener: int) -> Credentials:
 
     The password is derived, not secret: these are throwaway accounts of a load test.
     """
-    username = f"sim{seed}-{listener:05d}"
-    digest = hashlib.sha256(f"bluetrack-sim|{seed}|{listener}".encode()).hexdigest()
+    return throwaway_account(f"sim{seed}-{listener:05d}")
+
+
+def throwaway_account(username: str) -> Credentials:
+    """An account whose password anyone can derive: for local simulations and demos only."""
+    digest = hashlib.sha256(f"bluetrack-sim|{username}".encode()).hexdigest()
     return Credentials(username, f"{username}@{EMAIL_DOMAIN}", "pw-" + digest[:20])
 
 
@@ -106,7 +110,8 @@ def _patiently(call: Callable[[], T]) -> T:
     return call()
 
 
-def _register_and_login(client: BlueTrackClient, who: Credentials) -> Session:
+def register_and_login(client: BlueTrackClient, who: Credentials) -> Session:
+    """Register ``who`` (unless an earlier run did) and log in."""
     try:
         _patiently(lambda: client.register(who.username, who.email, who.password))
     except RequestFailed as exc:
@@ -127,6 +132,6 @@ def sign_in(
             if exc.info.code not in _STALE_SESSION:
                 raise
             cache.forget(who.username)
-    session = _register_and_login(client, who)
+    session = register_and_login(client, who)
     cache.put(who.username, session)
     return session, client.songs(session)

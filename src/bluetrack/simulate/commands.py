@@ -68,16 +68,20 @@ def add_run_arguments(
     )
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C or SIGTERM asks for a clean stop; a second Ctrl-C gives up at once."""
+    """Ctrl-C, SIGTERM or a closed terminal (SIGHUP) asks for a clean stop; a second Ctrl-C
+    gives up at once."""
 
     def ask(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, ask) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
