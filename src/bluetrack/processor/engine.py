@@ -661,12 +661,19 @@ class ChartEngine:
             u.tip_listened[codes],
             u.tip_playing[codes],
         )
-        return _Rows(
-            *(
-                np.insert(getattr(events, f.name), first, getattr(start, f.name))
-                for f in fields(_Rows)
-            )
-        )
+        # Each user's FROM row goes just before its first event: event i moves down by the
+        # number of users whose run starts at or before it.
+        shift = np.zeros(len(events), I64)
+        shift[first] = 1
+        event_at = np.arange(len(events)) + np.cumsum(shift)
+        from_at = first + np.arange(len(first))
+        merged = []
+        for f in fields(_Rows):
+            column = np.empty(len(events) + len(first), getattr(events, f.name).dtype)
+            column[event_at] = getattr(events, f.name)
+            column[from_at] = getattr(start, f.name)
+            merged.append(column)
+        return _Rows(*merged)
 
     def _rows_from_carry(self, events: _Rows, codes: np.ndarray) -> _Rows:
         """Users with an event out of order: FROM the carried play, pending and new events."""
