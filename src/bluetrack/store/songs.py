@@ -21,13 +21,14 @@ against: 1,775 small documents for the real file instead of 89,741 songs.
 
 FerretDB: version 1.24's SQLite backend hands SQLite no filter but ``{_id: <value>}`` (and,
 as built upstream, not even that one uses the ``_id`` index: see docs/catalogue.md). ``$in``
-is evaluated by decoding every document of the collection, so on FerretDB ``_Lookup``
-fetches one ``_id`` at a time.
+is evaluated by decoding every document of the collection, so where FerretDB's ``_id``
+lookups use the index, ``choose_lookup`` fetches one ``_id`` at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -43,6 +44,8 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.store.exceptions import StoreError
+
+log = logging.getLogger(__name__)
 
 SONGS = "songs"
 GENRE_TRACKS = "genre_tracks"
@@ -208,7 +211,7 @@ class SongRepository:
         self._counts_ttl_s = counts_ttl_s
         self._clock = clock
         self._counts: tuple[float, dict[str, int]] | None = None
-        self._lookup: _Lookup | None = None
+        self._lookup: _Lookup | None = None  # chosen on first use, once there are songs
 
     def has_songs(self) -> bool:
         return self._songs.find_one({}, {"_id": 1}) is not None
@@ -281,8 +284,8 @@ class SongRepository:
 
     def _lookups(self) -> _Lookup:
         if self._lookup is None:
-            self._lookup = _Lookup(is_ferretdb(self._db))
-        return self._lookup
+            self._lookup = choose_lookup(self._db)
+        return self._lookup or _Lookup(one_by_one=False)
 
 
 def _members(chunks: Mapping[str, Any], genre: str, numbers: Iterable[int]) -> list[str]:
@@ -300,13 +303,34 @@ def is_ferretdb(db: Database[Any]) -> bool:
     return "ferretdbVersion" in db.client.admin.command("buildInfo")
 
 
+def choose_lookup(db: Database[Any]) -> _Lookup | None:
+    """How to fetch by ``_id`` here; None while there are no songs to judge by.
+
+    MongoDB: ``$in``. FerretDB that uses its ``_id`` index: one ``find_one`` per id (it
+    evaluates ``$in`` by decoding the whole collection). FerretDB as built upstream, whose
+    ``_id`` lookups scan the table (docs/catalogue.md): ``$in`` after all, one decoding scan
+    instead of one scan per id, and a warning, since shelves then take seconds.
+    """
+    if not is_ferretdb(db):
+        return _Lookup(one_by_one=False)
+    explained = db.command(
+        "explain", {"find": SONGS, "filter": {"_id": ""}}, verbosity="queryPlanner"
+    )
+    plan = str(explained.get("queryPlanner", ""))
+    if "USING INDEX" in plan:
+        return _Lookup(one_by_one=True)
+    if "SCAN" not in plan:
+        return None  # no songs collection yet
+    log.warning(
+        "this FerretDB scans the whole collection for every _id lookup (it does not use its "
+        "_id index): random shelves will take seconds; see docs/catalogue.md for the fix"
+    )
+    return _Lookup(one_by_one=False)
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookup:
-    """Fetch documents by ``_id``: one ``$in`` query on MongoDB, one query per id on FerretDB.
-
-    FerretDB 1.24 (SQLite) evaluates ``$in`` by decoding every document of the collection;
-    a lone ``{_id: x}`` is the only filter it hands to SQLite.
-    """
+    """Fetch documents by ``_id``: one ``$in`` query, or one query per id (see choose_lookup)."""
 
     one_by_one: bool
 
