@@ -237,8 +237,6 @@ def charts(e2e_settings: Settings) -> Iterator[ChartCollector]:
 
 @pytest.fixture
 def processor(e2e_settings: Settings, charts: ChartCollector) -> Iterator[None]:
-    if not apps.is_present("bluetrack.processor"):
-        pytest.skip("the processor has no `python -m bluetrack.processor` yet")
     home = e2e_settings.home
     home.mkdir(parents=True, exist_ok=True)
     apps.start(e2e_settings, "processor", "bluetrack.processor")
