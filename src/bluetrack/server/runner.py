@@ -73,9 +73,8 @@ def open_stores(settings: Settings) -> Stores:
 
 
 def stores_for(db: Database[Any], songs: CatalogueSource) -> Stores:
+    """The repositories over ``db`` (indexes are ``store.database.ensure_indexes``'s job)."""
     users, sessions, history = UserRepository(db), SessionRepository(db), HistoryRepository(db)
-    for repository in (users, sessions, history):
-        repository.ensure_indexes()
     tracks = track_facts(songs.track_index())
     if not tracks:
         log.warning("the catalogue is empty: every play will be refused (run the import)")

@@ -16,6 +16,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from bluetrack.store.database import index_hook
 from bluetrack.store.users import as_utc
 
 COLLECTION = "listening_history"
@@ -65,6 +66,11 @@ class HistoryRepository:
         """Most recent first."""
         cursor = self._history.find({"user_id": user_id}).sort("event_time", DESCENDING)
         return [_from_doc(doc) for doc in cursor.limit(limit)]
+
+
+@index_hook(COLLECTION)
+def _ensure_history_indexes(db: Database[Any]) -> None:
+    HistoryRepository(db).ensure_indexes()
 
 
 def _to_doc(entry: HistoryEntry) -> dict[str, Any]:

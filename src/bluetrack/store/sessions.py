@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pymongo.database import Database
 
+from bluetrack.store.database import index_hook
 from bluetrack.store.users import as_utc
 
 COLLECTION = "sessions"
@@ -77,6 +78,11 @@ class SessionRepository:
 
     def purge_expired(self, now: datetime) -> int:
         return self._sessions.delete_many({"expires_at": {"$lte": now}}).deleted_count
+
+
+@index_hook(COLLECTION)
+def _ensure_sessions_indexes(db: Database[Any]) -> None:
+    SessionRepository(db).ensure_indexes()
 
 
 def _to_doc(session: SessionRecord) -> dict[str, Any]:

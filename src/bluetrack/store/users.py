@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from bluetrack.core.validation import email_key, username_key
 from bluetrack.errors import BlueTrackError
+from bluetrack.store.database import index_hook
 
 COLLECTION = "users"
 USERNAME_INDEX = "username_key_unique"
@@ -86,6 +87,11 @@ class UserRepository:
             return "username"
         # The server did not say which index: ask the collection.
         return "username" if self.by_username(user.username) is not None else "email"
+
+
+@index_hook(COLLECTION)
+def _ensure_users_indexes(db: Database[Any]) -> None:
+    UserRepository(db).ensure_indexes()
 
 
 def _to_doc(user: UserRecord) -> dict[str, Any]:
