@@ -16,6 +16,7 @@ from bluetrack.core.charts import ChartSnapshot, PlayRecord, ReferenceCharts, ra
 from bluetrack.core.rules import Rules
 from bluetrack.processor.engine import ChartEngine, frame_of
 from bluetrack.protocol.charts import TOP_N
+from bluetrack.protocol.plays import AcceptedPlay
 
 Charts = Callable[[Sequence[PlayRecord]], ChartSnapshot]
 NOON_MS = int(datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp() * 1000)
@@ -358,3 +359,21 @@ def test_an_event_a_millisecond_before_the_latest_one_is_still_placed_before_it(
     charts([play("ana", "start", "12:00:10", "pop")])
     chart = charts([play("ana", "stop", "12:00:09.999")])  # ends rock, not pop
     assert chart.now == (("pop", 1),)
+
+
+def test_an_accepted_play_becomes_a_record_in_epoch_milliseconds() -> None:
+    when = datetime(2026, 1, 1, 12, 0, 30, 250_000, tzinfo=UTC)
+    accepted = AcceptedPlay(
+        event_id="event-0001",
+        user_id="user-0001",
+        track_id="track-1",
+        operation_type="start",
+        start_time=when,
+        event_time=when,
+        duration_ms=200_000,
+        genre="rock",
+        accepted_at=when,
+    )
+    record = PlayRecord.from_accepted(accepted)
+    assert record.event_time_ms == record.start_time_ms == at("12:00:30.250")
+    assert (record.user_id, record.operation_type, record.genre) == ("user-0001", "start", "rock")
