@@ -56,7 +56,8 @@ def _plays(events: list[PlannedEvent]) -> dict[int, list[PlannedEvent]]:
 
 def _played_s(play: list[PlannedEvent]) -> float:
     """Playback seconds of one play, from its event times (speed 1)."""
-    played, since = 0.0, play[0].at_s
+    played = 0.0
+    since: float | None = play[0].at_s  # None while paused
     for e in play[1:]:
         if e.operation in ("pause", "stop", "end") and since is not None:
             played += e.at_s - since
