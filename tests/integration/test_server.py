@@ -28,6 +28,7 @@ from bluetrack.config import Settings
 from bluetrack.protocol import sealing
 from bluetrack.protocol.codec import decode
 from bluetrack.protocol.dead_letter import DeadLetter
+from bluetrack.protocol.envelope import new_id, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.registry import EXCHANGES
@@ -35,6 +36,7 @@ from bluetrack.protocol.topics import TOPIC_SPECS, Topic
 from bluetrack.server.passwords import PasswordHasher
 from bluetrack.server.runner import Server
 from bluetrack.store.server_keys import load_or_create
+from bluetrack.store.users import AccountTaken, UserRecord, UserRepository
 
 pytestmark = pytest.mark.integration
 
@@ -311,6 +313,22 @@ def test_a_third_client_reading_every_topic_learns_no_secret(
             raw = (record.key() or b"") + b"|" + (record.value() or b"")
             leaked = [what for what, secret in secrets.items() if secret in raw]
             assert not leaked, f"{leaked} readable on {spec.topic}"
+
+
+def test_the_unique_indexes_decide_a_registration_race(db: Any) -> None:
+    """Two servers past the pre-check at once: the store itself refuses the second."""
+    users = UserRepository(db)
+    users.ensure_indexes()
+    name = unique("Race")
+    first = UserRecord(new_id(), name, f"{name}@example.com", "hash", utc_now())
+    users.create(first)
+    same_name = UserRecord(new_id(), name.upper(), f"other{name}@example.com", "hash", utc_now())
+    same_email = UserRecord(new_id(), unique(), f"{name.upper()}@EXAMPLE.COM", "hash", utc_now())
+    with pytest.raises(AccountTaken) as by_name:
+        users.create(same_name)
+    with pytest.raises(AccountTaken) as by_email:
+        users.create(same_email)
+    assert (by_name.value.field, by_email.value.field) == ("username", "email")
 
 
 # --- several server processes ------------------------------------------------------------------
