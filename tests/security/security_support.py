@@ -7,17 +7,21 @@ recomputing charts with the reference rules over what the server accepted.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from server_harness import read_topic
 
-from bluetrack.bus.assign import partitions_of
+from bluetrack.bus.api import BlueTrackClient
+from bluetrack.bus.assign import assign_at_end, partitions_of
+from bluetrack.bus.session import Session
 from bluetrack.config import Settings
 from bluetrack.core.charts import ChartSnapshot, PlayRecord, ReferenceCharts
 from bluetrack.core.rules import Rules
@@ -26,14 +30,28 @@ from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.plays import AcceptedPlay
+from bluetrack.protocol.messages import TrackSummary
+from bluetrack.protocol.plays import AcceptedPlay, ClientOperation, PlayEvent
 from bluetrack.protocol.topics import Topic
+from bluetrack.stack import processes
 
 PASSWORD = "correct horse battery"
 
 
 def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def play_pair(
+    client: BlueTrackClient, session: Session, track: TrackSummary, genre: str
+) -> list[PlayEvent]:
+    """A 40-second play, start and end, sent now (it qualifies under the 30-second rule)."""
+    began = utc_now() - timedelta(seconds=40)
+    steps: tuple[tuple[ClientOperation, datetime], ...] = (("start", began), ("end", utc_now()))
+    return [
+        client.play(session, op, track, genre=genre, start_time=began, event_time=at)
+        for op, at in steps
+    ]
 
 
 def wait_until(find: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5) -> Any:
@@ -149,3 +167,53 @@ def comparable(chart: ChartMessage) -> dict[str, Any]:
     if chart.watermark is None:
         fields.pop("chart_time")
     return fields
+
+
+# --- a processor child process and the charts it publishes ------------------------------
+class ChartCollector:
+    """Every chart published on top_genres from now on, by batch id (repeats dropped)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.charts: dict[int, ChartMessage] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer({**settings.kafka_client_config(), "group.id": unique("c")})
+        assign_at_end(self._consumer, [Topic.TOP_GENRES], 30)
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                chart = codec.decode(msg.value(), ChartMessage, max_bytes=codec.MAX_REPLY_BYTES)
+                self.charts.setdefault(chart.batch_id, chart)
+        self._consumer.close()
+
+    def latest(self) -> ChartMessage | None:
+        return self.charts[max(self.charts)] if self.charts else None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@dataclass
+class RunningProcessor:
+    settings: Settings  # home, checkpoint and store of this processor
+    charts: ChartCollector
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.settings.processor_checkpoint_dir
+
+    def alive(self) -> bool:
+        return processes.running_pid(self.settings.home, "processor") is not None
+
+    def chart_after(self, batch_id: int, timeout_s: float = 120.0) -> ChartMessage:
+        """The first chart of a batch after ``batch_id`` (the processor kept going)."""
+        chart: ChartMessage = wait_until(
+            lambda: next((c for b, c in sorted(self.charts.charts.items()) if b > batch_id), None),
+            timeout_s,
+            f"a chart after batch {batch_id}",
+        )
+        return chart

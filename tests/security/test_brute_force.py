@@ -45,7 +45,7 @@ def db(mongo_client: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def settings(stack_settings: Settings, db: Any) -> Settings:
-    return server_settings(
+    made: Settings = server_settings(
         stack_settings,
         db.name,
         login_max_failures=FREE_FAILURES,
@@ -53,6 +53,7 @@ def settings(stack_settings: Settings, db: Any) -> Settings:
         login_failure_window_s=60,
         register_per_client_per_minute=REGISTRATIONS_PER_MINUTE,
     )
+    return made
 
 
 @pytest.fixture(scope="module")

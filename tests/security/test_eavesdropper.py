@@ -19,11 +19,10 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from security_support import PASSWORD, dead_letters, records, unique, wait_until
+from security_support import PASSWORD, dead_letters, play_pair, records, unique, wait_until
 from server_harness import import_test_catalogue, running_server, server_settings
 
 from bluetrack.bus.api import BlueTrackClient
@@ -31,7 +30,6 @@ from bluetrack.bus.exceptions import RequestFailed
 from bluetrack.bus.session import Session
 from bluetrack.config import Settings
 from bluetrack.protocol import sealing
-from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.topics import TOPIC_SPECS, Topic
 from bluetrack.server.runner import Server
@@ -49,7 +47,8 @@ def db(mongo_client: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def settings(stack_settings: Settings, db: Any) -> Settings:
-    return server_settings(stack_settings, db.name, songs_genres=2, songs_per_genre=3)
+    made: Settings = server_settings(stack_settings, db.name, songs_genres=2, songs_per_genre=3)
+    return made
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +66,8 @@ def client(settings: Settings, server: Server) -> Iterator[BlueTrackClient]:
 
 def _play_pair(client: BlueTrackClient, session: Session, shelf: int = 0) -> list[str]:
     """A 40-second play of a track from the session's shelves, start and end; the event ids."""
-    track = client.songs(session)[shelf].tracks[0]
-    began = utc_now() - timedelta(seconds=40)
-    ids = []
-    for operation, at in (("start", began), ("end", utc_now())):
-        event = client.play(
-            session, operation, track, genre=track.genres[0], start_time=began, event_time=at
-        )
-        ids.append(event.event_id)
+    on = client.songs(session)[shelf]
+    ids = [e.event_id for e in play_pair(client, session, on.tracks[0], on.genre)]
     client.flush()
     return ids
 

@@ -24,7 +24,7 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-from security_support import PASSWORD, dead_letters, records, unique, wait_until
+from security_support import PASSWORD, dead_letters, play_pair, records, unique, wait_until
 from server_harness import import_test_catalogue, running_server, server_settings
 
 from bluetrack.bus.api import BlueTrackClient
@@ -98,9 +98,12 @@ def test_the_settings_came_from_the_environment(
 def _refused(conf: dict[str, Any]) -> str:
     """What a client with ``conf`` is told asking for metadata (fails if it gets any)."""
     errors: list[str] = []
-    admin = AdminClient(
-        {**conf, "socket.timeout.ms": 3000, "error_cb": lambda err: errors.append(str(err))}
-    )
+    full: dict[str, Any] = {
+        **conf,
+        "socket.timeout.ms": 3000,
+        "error_cb": lambda err: errors.append(str(err)),
+    }
+    admin = AdminClient(full)
     with pytest.raises(KafkaException) as refused:
         admin.list_topics(timeout=6)
     admin.poll(1)  # serves error_cb: the reason, where librdkafka gives one
@@ -108,7 +111,7 @@ def _refused(conf: dict[str, Any]) -> str:
 
 
 def test_clients_without_tls_or_without_the_password_are_refused(secure: Settings) -> None:
-    good = secure.kafka_client_config()
+    good: dict[str, Any] = {**secure.kafka_client_config()}
     address = {"bootstrap.servers": secure.bootstrap_servers}
     outcomes = {
         "plaintext": _refused({**address, "security.protocol": "PLAINTEXT"}),
@@ -204,12 +207,7 @@ def test_the_server_client_flows_and_processor_work_over_tls_and_scram(
         shelves = client.songs(session)
         track = shelves[0].tracks[0]
         began = utc_now() - timedelta(seconds=40)
-        ids = [
-            client.play(
-                session, op, track, genre=shelves[0].genre, start_time=began, event_time=at
-            ).event_id
-            for op, at in (("start", began), ("end", utc_now()))
-        ]
+        ids = [e.event_id for e in play_pair(client, session, track, shelves[0].genre)]
         forged = client.play(
             session, "start", track, genre=shelves[0].genre, start_time=began, event_id=ids[0]
         )
