@@ -94,12 +94,6 @@ def test_store_writes_are_acknowledged(stack_settings: Settings, mongo_db: Any) 
         db.client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding: store.database.open_database passes w=1 as a keyword, which overrides "
-    "w=majority in MONGODB_URI (docs/deploy.md promises majority on a replica set)",
-)
 def test_the_store_keeps_a_stronger_write_concern_from_the_uri() -> None:
     from bluetrack.store.database import open_database
 

@@ -36,7 +36,8 @@ def open_database(settings: Settings, *, ping: bool = True) -> Database[Any]:
         settings.store_uri,
         appname="bluetrack",
         tz_aware=True,
-        w=1,  # acknowledged: FerretDB has no replica set to wait for
+        # No w= here: the default is acknowledged, and a stronger write concern named in
+        # MONGODB_URI (w=majority on a replica set) must win.
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         # One operation may run long (a catalogue import, a full read on FerretDB) but must
