@@ -33,6 +33,7 @@ from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.registry import EXCHANGES
 from bluetrack.protocol.topics import TOPIC_SPECS, Topic
+from bluetrack.server.catalogue_cache import CatalogueCache
 from bluetrack.server.passwords import PasswordHasher
 from bluetrack.server.runner import Server
 from bluetrack.store.server_keys import load_or_create
@@ -391,3 +392,21 @@ def test_malformed_and_wrong_typed_input_on_every_topic_leaves_the_server_servin
     assert {d.source_topic for d in found} == {str(t) for t in inputs}
     assert all(d.reason and d.component == "server" for d in found)
     assert {d.code for d in found} >= {ErrorCode.INVALID_MESSAGE, ErrorCode.MESSAGE_TOO_LARGE}
+
+
+def test_a_reimported_catalogue_is_served_without_a_restart(
+    client: BlueTrackClient, server: Server, db: Any
+) -> None:
+    def served() -> CatalogueCache:
+        assert server.ctx is not None and isinstance(server.ctx.songs, CatalogueCache)
+        return server.ctx.songs
+
+    assert not server.reload_catalogue_if_changed(), "nothing changed yet"
+    before = len(served())
+    import_test_catalogue(db, per_genre=8)
+    assert server.reload_catalogue_if_changed()
+    assert len(served()) > before
+    name, _ = register(client)
+    shelves = client.songs(client.login(name, PASSWORD))
+    known = served().track_index()
+    assert all(t.track_id in known for shelf in shelves for t in shelf.tracks)

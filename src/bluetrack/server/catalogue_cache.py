@@ -3,7 +3,8 @@
 ``songs_update`` must answer in milliseconds and play verification must never ask the
 store per event, but on FerretDB every catalogue query is a scan of a collection of ~100k
 documents. So the server reads the ``songs`` collection ONCE at start (the catalogue
-changes only by an explicit import; restart the servers after one) and serves from here.
+changes only by an explicit import, which the server notices, see ``catalogue_version``)
+and serves from here.
 
 Shelves follow ``store.songs`` exactly: the same ``pick_slots`` (uniform over genres that
 have playable tracks, then over each genre's playable tracks in track-id order).
@@ -23,14 +24,23 @@ from pymongo.database import Database
 
 from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.server.context import TrackFacts
-from bluetrack.store.songs import SONGS, pick_slots
+from bluetrack.store.songs import CATALOGUE, SONGS, SUMMARY_ID, pick_slots
 
 log = logging.getLogger(__name__)
 
 _SUMMARY_FIELDS = {"name": 1, "artists": 1, "album": 1, "duration_ms": 1, "genres": 1}
 
 
+def catalogue_version(db: Database[Any]) -> dict[str, Any] | None:
+    """The import's summary (track and genre counts), written last by every import: when
+    it differs from the loaded one, the catalogue was re-imported. One tiny read."""
+    summary = db[CATALOGUE].find_one({"_id": SUMMARY_ID})
+    return {k: v for k, v in summary.items() if k != "_id"} if summary else None
+
+
 class CatalogueCache:
+    version: dict[str, Any] | None = None  # the import summary it was loaded at
+
     def __init__(self, tracks: Iterable[TrackSummary]) -> None:
         playable = {t.track_id: t for t in tracks if t.duration_ms > 0 and t.name}
         # Each genre's tracks in track-id order, each track's JSON encoded once: a songs
@@ -50,7 +60,9 @@ class CatalogueCache:
     @classmethod
     def from_store(cls, db: Database[Any]) -> CatalogueCache:
         began = time.monotonic()
+        version = catalogue_version(db)  # read first: an import finishing meanwhile shows later
         cache = cls(_summaries(db[SONGS].find({}, _SUMMARY_FIELDS)))
+        cache.version = version
         log.info(
             "catalogue loaded: %d playable tracks in %d genres (%.1f s)",
             len(cache._facts),

@@ -94,6 +94,10 @@ class PlayVerifier:
             (rules.max_event_age + rules.clock_skew).total_seconds(), buckets=12
         )
 
+    def use_tracks(self, tracks: TrackIndex) -> None:
+        """Check plays against a newly loaded catalogue from the next batch on."""
+        self._tracks = tracks
+
     def verify_batch(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
         batch = PlayBatch()
         decoded: list[tuple[ConsumedMessage, PlayEvent]] = []

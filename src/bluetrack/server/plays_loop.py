@@ -40,7 +40,7 @@ class PlaysLoop:
         stop: threading.Event,
         flush_timeout_s: float = 30.0,
     ) -> None:
-        self._verifier = verifier
+        self.verifier = verifier
         self._consumer = consumer
         self._producer = producer
         self._history = history
@@ -68,7 +68,7 @@ class PlaysLoop:
     def _process(self, messages: Sequence[Any]) -> None:
         batch: PlayBatch | None = None
         try:
-            batch = self._verifier.verify_batch(messages)
+            batch = self.verifier.verify_batch(messages)
             self._deliver(batch)
         except Exception as exc:
             if isinstance(exc, STORE_DOWN):
@@ -78,7 +78,7 @@ class PlaysLoop:
                     "a batch of %d plays failed; it will be verified again", len(messages)
                 )
             if batch is not None:
-                self._verifier.seen.forget(batch.accepted_ids)
+                self.verifier.seen.forget(batch.accepted_ids)
             self._rewind(messages)
             self._stop.wait(RETRY_BACKOFF_S)
             return

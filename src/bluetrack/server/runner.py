@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from confluent_kafka import Producer
@@ -24,7 +24,7 @@ from bluetrack.core.validation import TimeRules
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.messages import ServerKey
 from bluetrack.protocol.topics import Topic
-from bluetrack.server.catalogue_cache import CatalogueCache
+from bluetrack.server.catalogue_cache import CatalogueCache, catalogue_version
 from bluetrack.server.context import ServerContext, SongSource, TrackFacts
 from bluetrack.server.exceptions import STORE_DOWN, ServerError
 from bluetrack.server.handlers import REGISTRY, Handler
@@ -45,6 +45,7 @@ REQUESTS_GROUP = "bluetrack-server"
 # then never pauses the other, and each scales over its own partitions.
 PLAYS_GROUP = "bluetrack-server-plays"
 KEY_RECORD_KEY = "server"
+CATALOGUE_CHECK_S = 60.0  # how often to look for a re-imported catalogue (one tiny read)
 
 
 class CatalogueSource(SongSource, Protocol):
@@ -61,6 +62,7 @@ class Stores:
     songs: SongSource
     tracks: Mapping[str, TrackFacts]
     keys: ServerKeys
+    db: Database[Any] | None = None  # set when the catalogue can be reloaded from it
 
 
 def open_stores(settings: Settings) -> Stores:
@@ -69,7 +71,7 @@ def open_stores(settings: Settings) -> Stores:
 
     db = open_database(settings)
     ensure_indexes(db)
-    return stores_for(db, CatalogueCache.from_store(db))
+    return replace(stores_for(db, CatalogueCache.from_store(db)), db=db)
 
 
 def stores_for(db: Database[Any], songs: CatalogueSource) -> Stores:
@@ -119,6 +121,7 @@ class Server:
         self._threads: list[threading.Thread] = []
         self._producers: list[Producer] = []
         self.history: HistoryWriter | None = None
+        self._db: Database[Any] | None = None
         self.ctx: ServerContext | None = None
         self.requests: RequestLoop | None = None
         self.plays: PlaysLoop | None = None
@@ -127,6 +130,7 @@ class Server:
         if self._threads:
             raise ServerError("this server is already running")
         stores = self._open_stores(self.settings)
+        self._db = stores.db
         ctx = ServerContext.create(
             self.settings, stores.keys, stores.users, stores.sessions, stores.songs
         )
@@ -213,20 +217,42 @@ class Server:
             raise
 
     def _housekeeping(self) -> None:
-        """Refresh cached sessions often, purge expired ones and prune throttles rarely."""
+        """Refresh cached sessions often; purge, prune and look for a new catalogue rarely."""
         assert self.ctx is not None
         ctx = self.ctx
         next_purge = time.monotonic() + self.settings.session_purge_interval_s
+        next_catalogue = time.monotonic() + CATALOGUE_CHECK_S
         while not self._stop.wait(self.settings.session_recheck_s / 2):
             try:
                 ctx.session_cache.refresh_stale()
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + self.settings.session_purge_interval_s
                     self._purge(ctx)
+                if time.monotonic() >= next_catalogue:
+                    next_catalogue = time.monotonic() + CATALOGUE_CHECK_S
+                    self.reload_catalogue_if_changed()
             except STORE_DOWN as exc:  # the store may be down for a while; try next time
                 log.warning("housekeeping: store unavailable: %s", exc)
             except Exception:
                 log.exception("housekeeping failed; trying again next time")
+
+    def reload_catalogue_if_changed(self) -> bool:
+        """After a re-import (or an import finishing after we started), serve the new one.
+
+        The housekeeping thread calls this every CATALOGUE_CHECK_S; True if it reloaded.
+        """
+        ctx = self.ctx
+        current = ctx.songs if ctx is not None else None
+        if ctx is None or self._db is None or not isinstance(current, CatalogueCache):
+            return False
+        if catalogue_version(self._db) == current.version:
+            return False
+        log.info("the catalogue was (re)imported: loading it")
+        fresh = CatalogueCache.from_store(self._db)
+        ctx.songs = fresh
+        if self.plays is not None:
+            self.plays.verifier.use_tracks(fresh.track_index())
+        return True
 
     def _purge(self, ctx: ServerContext) -> None:
         purged = ctx.sessions.purge_expired(ctx.now())
