@@ -90,8 +90,8 @@ def records(plays: list[AcceptedPlay]) -> list[PlayRecord]:
 
 
 def comparable(chart: ChartMessage) -> dict[str, Any]:
-    """A chart without the wall-clock instant it was computed at."""
-    return chart.model_dump(mode="json", exclude={"computed_at"})
+    """A chart without the wall-clock instant it was computed at and its batch id."""
+    return chart.model_dump(mode="json", exclude={"computed_at", "batch_id"})
 
 
 class ChartHarness:

@@ -238,6 +238,7 @@ def chart_sink(
         )
     finally:
         producer.flush(10)
+        producer.close()
         if db is not None:
             db.client.close()
 
