@@ -17,6 +17,10 @@ around the songs handler), so the load generators here never share its GIL.
   share one producer and one reply consumer (50 librdkafka clients in one Python process
   would measure the benchmark, not the server), each with its own client id and session.
 * **login**: logins per second at the configured bcrypt cost, ``server_workers`` in flight.
+* **kafka_echo_round_trip**: the same request/reply through a bare echo (no server logic):
+  the floor any songs_update latency on this machine stands on.
+* ``server_cpu_*``: the server process's CPU time per unit of work, from /proc. Other load on
+  the machine stretches latencies and rates, hardly these.
 
 Sessions for plays and songs are written straight to the store (logging 1000 users in at
 cost 12 would take minutes); logins are measured on their own.
@@ -401,6 +405,62 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+# --- the floor: Kafka alone -----------------------------------------------------------------------
+ECHO_IN, ECHO_OUT = "bench_echo_requests", "bench_echo_replies"
+
+
+def kafka_echo_round_trips(settings: Settings, count: int = 300) -> dict[str, float]:
+    """Round trips through an echo that does nothing but consume and produce, with the same
+    client settings: what any Kafka request/reply costs on this machine, server or not."""
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+
+    from bluetrack.stack.topics import admin_client
+
+    admin = admin_client(settings)
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in (ECHO_IN, ECHO_OUT)]).values():
+        future.result(30)
+    stop = threading.Event()
+    listening = threading.Event()
+
+    def echo() -> None:
+        consumer = make_consumer(settings, f"bench-echo-{uuid.uuid4().hex}")
+        producer = make_producer(settings, **{"linger.ms": 0})
+        consumer.subscribe([ECHO_IN], on_assign=lambda *_: listening.set())
+        while not stop.is_set():
+            msg = consumer.poll(0.05)
+            if msg is not None and msg.error() is None:
+                producer.produce(ECHO_OUT, msg.value(), msg.key())
+                producer.poll(0)
+        consumer.close()
+        producer.flush(5)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    producer = make_producer(settings, **{"linger.ms": 0})
+    consumer = make_consumer(
+        settings, f"bench-echo-client-{uuid.uuid4().hex}", **{"fetch.wait.max.ms": 5}
+    )
+    assign_at_end(consumer, [ECHO_OUT], timeout_s=30)
+    listening.wait(60)
+    samples = []
+    try:
+        for _ in range(count + 30):  # the first 30 warm up connections
+            token = uuid.uuid4().bytes
+            began = time.perf_counter()
+            producer.produce(ECHO_IN, token, b"k")
+            producer.poll(0)
+            while True:
+                msg = consumer.poll(1.0)
+                if msg is not None and msg.error() is None and msg.value() == token:
+                    break
+            samples.append(time.perf_counter() - began)
+    finally:
+        stop.set()
+        thread.join(10)
+        consumer.close()
+    return summary(samples[30:])
+
+
 # --- login ----------------------------------------------------------------------------------------
 def login_rate(settings: Settings, users: int, logins: int, server_pid: int) -> dict[str, Any]:
     """Logins per second with ``server_workers`` logins in flight (one client each)."""
@@ -461,6 +521,7 @@ def run() -> dict[str, Any]:
         sessions = live_sessions(db, max(LISTENERS, *SONGS_CONCURRENCY))
         pairs = signed_plays(keys, sessions, playable_tracks(catalogue), PLAYS)
         produce_plays(settings, pairs)
+        echo = kafka_echo_round_trips(settings)
         timings_path = Path(home) / "songs-timings.json"
         with server_child(settings, timings_path) as child:
             plays = accepted_rate(settings, len(pairs), child.pid)
@@ -496,6 +557,7 @@ def run() -> dict[str, Any]:
         "server_processes": 1,
         "plays": plays,
         "songs_update": latency,
+        "kafka_echo_round_trip": echo,
         "songs_target": "p95 <= 20 ms at 50 clients",
         "catalogue": f"{catalogue_label}: {len(catalogue)} playable tracks",
         "login": login,
