@@ -75,6 +75,7 @@ SONGS_CONCURRENCY = (1, 10, 50)
 SONGS_PER_CLIENT = int(os.environ.get("BENCH_SONGS_PER_CLIENT", "40"))
 LOGINS = int(os.environ.get("BENCH_LOGINS", "32"))
 PASSWORD = "benchmark password"
+CHECK_EVERY = 20  # songs replies fully decoded and validated: one in this many
 DB_NAME = "bench_server"
 
 
@@ -297,9 +298,10 @@ class Multiplexer:
     """Many logical clients over one producer and one reply consumer.
 
     The listener only reads the reply's request id (a regular expression on the first bytes)
-    and notes when it arrived; the full decode and validation happen in the calling thread
-    after the clock stopped. One listener decoding 50 clients' 60 kB replies on a shared
-    2-CPU machine would otherwise be what the latency measures.
+    and notes when it arrived. Every reply is checked to be ``ok``; one in CHECK_EVERY is
+    decoded and validated in full. Fifty clients validating 60 kB replies in ONE Python
+    process on a shared 2-CPU machine would otherwise be what the benchmark measures (each
+    real client has its own CPU for that).
     """
 
     _REQUEST_ID = re.compile(rb'"request_id":"([A-Za-z0-9_-]+)"')
@@ -311,6 +313,7 @@ class Multiplexer:
         )
         assign_at_end(self._consumer, [Topic.SONGS_RESPONSE], timeout_s=30)
         self._pending: dict[bytes, Future[tuple[bytes, float]]] = {}
+        self._checked = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, daemon=True)
@@ -325,9 +328,13 @@ class Multiplexer:
         self._producer.produce(Topic.SONGS_UPDATE, codec.encode(request), request.client_id)
         self._producer.poll(0)
         raw, arrived = future.result(timeout_s)
-        reply = codec.decode(raw, SongsReply, max_bytes=codec.MAX_REPLY_BYTES)
-        if not reply.ok or not reply.shelves:
-            raise RuntimeError(f"songs_update failed: {reply.error}")
+        if b'"ok":true' not in raw[:300]:
+            raise RuntimeError(f"songs_update failed: {raw[:300]!r}")
+        self._checked += 1
+        if self._checked % CHECK_EVERY == 0:  # validating every 60 kB reply would be the
+            reply = codec.decode(raw, SongsReply, max_bytes=codec.MAX_REPLY_BYTES)  # bottleneck
+            if not reply.shelves:
+                raise RuntimeError("songs_update returned no shelves")
         return arrived - began
 
     def _listen(self) -> None:
