@@ -31,7 +31,7 @@ def _follow_user(
 ) -> Iterator[pd.DataFrame]:
     """One user's events in event time, row by row, as a per-user stateful function does."""
     genre, since, listened, duration = state.get if state.exists else (None, None, 0, 0)
-    qualified: list[str] = []
+    qualified: list[str | None] = []
     events = pd.concat(list(batches)).sort_values("event_time_ms")
     for row in events.itertuples(index=False):
         at = row.event_time_ms
