@@ -6,6 +6,11 @@ every later test that reads the topic from the start (the end-to-end and fault t
 tests that need it get their own broker, started once (``isolated_kafka``), with the
 session's store. The processor on it (``isolated_processor``) is started once too: a JVM and
 a Spark session take a minute or more on a busy machine.
+
+test_forged_plays compares the processor's charts with the reference over every valid
+record, so it runs before test_fuzz (file order): while the processor still counts some
+records the protocol refuses (the strict xfail in test_fuzz), fuzzed junk read before it
+would make the two differ.
 """
 
 from __future__ import annotations
