@@ -5,7 +5,7 @@ own Python process (Spark, Qt and brokers never share one), prints its figures a
 the figures are written beside the machine's facts and, where a module declares
 ``TARGETS = {"dotted.path": (">=" | "<=", value)}``, beside their targets.
 Names select modules: ``python -m bench processor kafka`` runs bench_processor and
-bench_kafka only.
+bench_kafka only; the other modules' sections of BENCHMARKS.md are kept as they were.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def targets_of(name: str) -> dict[str, tuple[str, float]]:
 
 
 def section(name: str, figures: dict[str, Any] | None, took: float, error: str) -> list[str]:
-    lines = [f"## {name} ({took:.0f} s)", ""]
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [f"## {name} ({took:.0f} s, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {load})", ""]
     if figures is None:
         return [*lines, "Failed:", "", "```", error.strip(), "```", ""]
     targets = targets_of(name)
@@ -131,6 +132,21 @@ def section(name: str, figures: dict[str, Any] | None, took: float, error: str) 
         target = next((t for suffix, t in targets.items() if path.endswith(suffix)), None)
         lines.append(f"| {path} | {value} | {verdict(value, target)} |")
     return [*lines, ""]
+
+
+def previous_sections() -> dict[str, list[str]]:
+    """The module sections of the current BENCHMARKS.md, by module name."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    lines = REPORT.read_text().splitlines() if REPORT.exists() else []
+    for line in lines:
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].split(" ", 1)[0], [])
+        elif line.startswith("Load average at the end"):
+            current = None
+        if current is not None:
+            current.append(line)
+    return sections
 
 
 def main(argv: list[str]) -> int:
@@ -146,7 +162,12 @@ def main(argv: list[str]) -> int:
         "",
     ]
     failed = 0
-    for name in modules(argv):
+    kept = previous_sections()
+    chosen = modules(argv)
+    for name in modules([]):
+        if name not in chosen:
+            report += kept.get(name, [])
+            continue
         print(f"== {name}", flush=True)
         figures, took, error = run_module(name)
         failed += figures is None

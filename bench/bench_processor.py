@@ -17,7 +17,7 @@ The seed-style design (``processor/baseline.py``, a per-user ``applyInPandasWith
 this design then each drain the same backlog with the same batch size, for a like-for-like
 events/s. Sizes come from the environment: BENCH_PROCESSOR_RATE (events/s, 100000),
 BENCH_PROCESSOR_SECONDS (30), BENCH_PROCESSOR_LISTENERS ("100000,1000000"),
-BENCH_PROCESSOR_BACKLOG (events for the backlog comparison, 200000).
+BENCH_PROCESSOR_BACKLOG (events for the backlog comparison, 60000: the baseline is slow).
 
     .venv/bin/python -m bench.bench_processor
 """
@@ -47,7 +47,7 @@ SECONDS = float(os.environ.get("BENCH_PROCESSOR_SECONDS", "30"))
 LISTENERS = [
     int(n) for n in os.environ.get("BENCH_PROCESSOR_LISTENERS", "100000,1000000").split(",")
 ]
-BACKLOG = int(os.environ.get("BENCH_PROCESSOR_BACKLOG", "200000"))
+BACKLOG = int(os.environ.get("BENCH_PROCESSOR_BACKLOG", "60000"))
 TRIGGER_S = 5.0
 # What the issue asks for; the bench runner writes each figure beside its target.
 TARGETS = {
@@ -198,12 +198,19 @@ def sustained_run(spark: Any, settings: Settings, listeners: int, home: Path) ->
     create_topics(run_settings, f"bench_plays_{tag}")
     create_topics(run_settings, f"bench_charts_{tag}", partitions=1)
     count = int(RATE * SECONDS)
-    pairs = event_log(count, listeners, RATE, seed=listeners)
+    warmup = int(RATE * TRIGGER_S)
+    pairs = event_log(warmup + count, listeners, RATE, seed=listeners)
+    warmup_pairs, pairs = pairs[:warmup], pairs[warmup:]
     watch = Watch(spark._jvm.java.lang.ProcessHandle.current().pid())
     with chart_sink(run_settings, on_batch=watch) as sink:
         query = start_chart_query(spark, run_settings, sink)
         try:
-            _wait(lambda: len(watch.reports) >= 1, 120)  # up and warm before the clock starts
+            # One trigger's worth of plays first: the JVM compiles the parse path on it (the
+            # first big batch costs ~3x the CPU of later ones), and it is not measured.
+            produce_paced(run_settings, f"bench_plays_{tag}", warmup_pairs, RATE)
+            _wait(lambda: watch.rows >= warmup, 300)
+            measured_from = len(watch.reports)
+            watch.rows = 0
             began = time.monotonic()
             producing = threading.Thread(
                 target=produce_paced,
@@ -218,6 +225,7 @@ def sustained_run(spark: Any, settings: Settings, listeners: int, home: Path) ->
             query.stop()
     state_dir = CheckpointLayout(run_settings.processor_checkpoint_dir).engine
     state_bytes = max((p.stat().st_size for p in state_dir.glob("state_*")), default=0)
+    watch.reports = watch.reports[measured_from:]
     return _summary(watch, count, produced_s, charted_s, caught_up, listeners, state_bytes)
 
 
@@ -230,15 +238,22 @@ def _summary(
     listeners: int,
     state_bytes: int,
 ) -> dict[str, Any]:
-    loaded = [r for r in watch.reports[1:] if r.input_rows]  # batch 0 is the warm-up tick
+    loaded = [r for r in watch.reports if r.input_rows]
     batch_ms = [r.batch_ms for r in loaded] or [0.0]
     histogram = sum((r.freshness_histogram for r in loaded), np.zeros(1, np.int64))
+    busy_s = sum(batch_ms) / 1000
+    # Kept up: every batch inside its trigger and the last plays charted within one trigger
+    # plus one batch of the last send; then the processor sustained what was offered.
+    kept_up = caught_up and max(batch_ms) <= TRIGGER_S * 1000
+    kept_up = kept_up and charted_s - produced_s <= TRIGGER_S + max(batch_ms) / 1000
     return {
         "listeners": listeners,
         "events": count,
         "offered_events_per_s": RATE,
         "produced_events_per_s": round(count / produced_s),
-        "sustained_events_per_s": round(count / charted_s) if caught_up else None,
+        "kept_up": kept_up,
+        "sustained_events_per_s": round(count / (produced_s if kept_up else charted_s)),
+        "capacity_events_per_s": round(sum(r.input_rows for r in loaded) / max(busy_s, 1e-9)),
         "caught_up": caught_up,
         "trigger_ms": TRIGGER_S * 1000,
         "batches": len(loaded),
