@@ -26,13 +26,12 @@ from bluetrack.protocol.codec import MAX_REQUEST_BYTES
 from bluetrack.protocol.envelope import SCHEMA_VERSION
 from bluetrack.protocol.plays import AcceptedPlay
 
-# What the engine reads: the play fields, timestamps as int64 epoch milliseconds.
-ENGINE_COLUMNS: tuple[str, ...] = (
-    "event_id",
+# The columns of the engine's batch contract (processor.engine.BATCH_DTYPES) that
+# ChartEngine.step reads: copies of an event are one (user, time, operation) tie to it, so it
+# needs no event id. Only these cross to the driver, timestamps as int64 epoch ms.
+ENGINE_READS: tuple[str, ...] = (
     "user_id",
-    "track_id",
     "operation_type",
-    "start_time_ms",
     "event_time_ms",
     "duration_ms",
     "genre",
@@ -205,7 +204,7 @@ def flatten(play: Column, model: type[BaseModel] = AcceptedPlay) -> list[Column]
     return columns
 
 
-def engine_projection() -> list[Column]:
-    """The engine's columns out of a flattened (and validated) AcceptedPlay."""
+def engine_projection(columns: tuple[str, ...] = ENGINE_READS) -> list[Column]:
+    """Engine columns out of a flattened (and validated) AcceptedPlay."""
     renamed = {"start_time_ms": ms_column("start_time"), "event_time_ms": ms_column("event_time")}
-    return [F.col(renamed.get(name, name)).alias(name) for name in ENGINE_COLUMNS]
+    return [F.col(renamed.get(name, name)).alias(name) for name in columns]

@@ -33,7 +33,7 @@ from pymongo.errors import PyMongoError
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.bus.kafka import publish
 from bluetrack.processor.exceptions import PublishError
-from bluetrack.processor.schemas import ENGINE_COLUMNS
+from bluetrack.processor.schemas import ENGINE_READS
 from bluetrack.processor.state_files import EngineStateFiles
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.envelope import utc_now
@@ -105,7 +105,7 @@ def split_batch(table: pa.Table) -> SplitBatch:
     refused_mask = pc.is_valid(records.column("reject_reason"))
     refused = records.filter(refused_mask)
     valid = records.filter(pc.invert(refused_mask))
-    plays = valid.select(list(ENGINE_COLUMNS)).to_pandas()
+    plays = valid.select(list(ENGINE_READS)).to_pandas()
     produced_ms = valid.column("produced_ms").to_numpy(zero_copy_only=False)
     rejected = refused.select(["partition", "offset", "key", "value", "reject_reason"]).to_pylist()
     return SplitBatch(plays, produced_ms, rejected, records.num_rows)
