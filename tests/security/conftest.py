@@ -72,7 +72,7 @@ def isolated_processor(
         }
     )
     settings.home.mkdir(parents=True)
-    charts = ChartCollector(settings)
+    charts = ChartCollector(settings, settings.processor_checkpoint_dir)
     began = time.monotonic()
     apps.start(settings, "processor", "bluetrack.processor")
     try:

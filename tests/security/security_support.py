@@ -142,14 +142,21 @@ def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[int, int]:
 
 
 def reference_charts(
-    plays: Sequence[Accepted], checkpoint: Path, batch_ids: Sequence[int], rules: Rules
+    plays: Sequence[Accepted],
+    ends_of: dict[int, dict[int, int]],
+    batch_ids: Sequence[int],
+    rules: Rules,
 ) -> dict[int, ChartMessage]:
-    """What the rules say each batch's chart is, over the processor's own batches."""
+    """What the rules say each batch's chart is, over the processor's own batches.
+
+    ``ends_of`` maps a batch id to the Kafka end offsets Spark planned it with (read while
+    the batch ran: Spark deletes old offset files, see ``ChartCollector``).
+    """
     reference = ReferenceCharts(rules)
     expected: dict[int, ChartMessage] = {}
     done: dict[int, int] = {}
     for batch_id in batch_ids:
-        ends = batch_end_offsets(checkpoint, batch_id)
+        ends = ends_of[batch_id]
         batch = [
             PlayRecord.from_accepted(a.play)
             for a in plays
@@ -171,10 +178,17 @@ def comparable(chart: ChartMessage) -> dict[str, Any]:
 
 # --- a processor child process and the charts it publishes ------------------------------
 class ChartCollector:
-    """Every chart published on top_genres from now on, by batch id (repeats dropped)."""
+    """Every chart published on top_genres from now on, by batch id (repeats dropped).
 
-    def __init__(self, settings: Settings) -> None:
+    With ``checkpoint``, also each batch's planned end offsets, read when its chart arrives:
+    Spark keeps only the last ``spark.sql.streaming.minBatchesToRetain`` offset files, so a
+    long run cannot read the early ones at the end.
+    """
+
+    def __init__(self, settings: Settings, checkpoint: Path | None = None) -> None:
         self.charts: dict[int, ChartMessage] = {}
+        self.ends: dict[int, dict[int, int]] = {}
+        self._checkpoint = checkpoint
         self._stop = threading.Event()
         self._consumer = Consumer({**settings.kafka_client_config(), "group.id": unique("c")})
         assign_at_end(self._consumer, [Topic.TOP_GENRES], 30)
@@ -186,8 +200,16 @@ class ChartCollector:
             msg = self._consumer.poll(0.2)
             if msg is not None and msg.error() is None:
                 chart = codec.decode(msg.value(), ChartMessage, max_bytes=codec.MAX_REPLY_BYTES)
+                if chart.batch_id not in self.charts and self._checkpoint is not None:
+                    self.ends[chart.batch_id] = batch_end_offsets(self._checkpoint, chart.batch_id)
                 self.charts.setdefault(chart.batch_id, chart)
         self._consumer.close()
+
+    def caught_up(self, ends: dict[int, int]) -> bool:
+        """A batch read up to ``ends`` (every partition)."""
+        return any(
+            all(got.get(p, 0) >= o for p, o in ends.items()) for got in list(self.ends.values())
+        )
 
     def latest(self) -> ChartMessage | None:
         return self.charts[max(self.charts)] if self.charts else None

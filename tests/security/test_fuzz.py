@@ -49,7 +49,6 @@ from security_support import (
     PASSWORD,
     RunningProcessor,
     accepted_plays,
-    batch_end_offsets,
     dead_letters,
     play_pair,
     unique,
@@ -381,11 +380,7 @@ def _processor_read_past(processor: RunningProcessor, sent: Sent) -> bool:
     for name, partition, offset in sent.where:
         if name == Topic.PLAYS_ACCEPTED:
             wanted[partition] = max(wanted.get(partition, 0), offset + 1)
-    for batch_id in sorted(processor.charts.charts, reverse=True)[:3]:
-        ends = batch_end_offsets(processor.checkpoint, batch_id)
-        if all(ends.get(p, 0) >= o for p, o in wanted.items()):
-            return True
-    return False
+    return processor.charts.caught_up(wanted)
 
 
 @pytest.fixture(scope="module")
