@@ -414,7 +414,10 @@ def fuzz_run(
 
     processor = isolated_processor
     chart_before = max(processor.charts.charts)
-    traffic = ValidTraffic(settings)
+    # Junk ahead of a real request on its partition is handled first (≈400 messages/s here):
+    # the real user waits for it, so it gets a timeout long enough to be served, and the
+    # slowest round trip is reported.
+    traffic = ValidTraffic(settings.model_copy(update={"request_timeout_s": 90.0}))
     done = threading.Event()
     user = threading.Thread(target=traffic.run_until, args=(done,))
     user.start()
@@ -552,13 +555,6 @@ def _letters_for(settings: Settings, sent: Sent) -> list[tuple[tuple[str, int, i
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding: a well-formed register_user/login_user whose sealed_password does not "
-    "open gets a DECRYPTION_FAILED reply but no dead letter (server.handlers._open_password "
-    "raises Rejected without dead_letter=True), unlike a session proof that does not open",
-)
 def test_sealed_junk_on_register_and_login_is_dead_lettered(
     settings: Settings, server: Server
 ) -> None:

@@ -116,6 +116,7 @@ def _open_password(ctx: ServerContext, sealed: str) -> str:
         raise Rejected(
             ErrorCode.DECRYPTION_FAILED,
             "the password does not open with the server's key: fetch the key again",
+            dead_letter=True,  # like a session proof that does not open: operators see it
         ) from exc
 
 
