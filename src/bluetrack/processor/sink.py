@@ -52,6 +52,7 @@ CHART_KEY = "chart"
 COMPONENT = "processor"
 FRESHNESS_BUCKET_MS = 10
 FRESHNESS_BUCKETS = 12_000  # 2 minutes of 10-ms buckets; the last one takes everything later
+STORE_RETRY_S = 30.0  # after a store failure, batches skip it this long (each try costs ~2 s)
 
 
 @dataclass(slots=True)
@@ -186,6 +187,7 @@ class ChartSink:
         self._on_batch = on_batch
         self._engine: ChartEngine | None = None
         self._engine_batch: int | None = None  # the batch the in-memory engine has seen last
+        self._store_retry_at = 0.0
         self.reports: deque[BatchReport] = deque(maxlen=history)
 
     def _engine_after(self, batch_id: int) -> ChartEngine:
@@ -243,12 +245,18 @@ class ChartSink:
         self._report(report, pulled.rejected)
 
     def _store_latest(self, chart: ChartMessage) -> None:
-        if self._store is None:
+        if self._store is None or time.monotonic() < self._store_retry_at:
             return
         try:
             self._store.save_latest(chart)
-        except PyMongoError as exc:  # the next batch stores a newer chart anyway
-            log.warning("latest chart of batch %d not stored: %s", chart.batch_id, exc)
+        except PyMongoError as exc:  # a later batch stores a newer chart anyway
+            self._store_retry_at = time.monotonic() + STORE_RETRY_S
+            log.warning(
+                "latest chart of batch %d not stored (retrying in %.0f s): %s",
+                chart.batch_id,
+                STORE_RETRY_S,
+                str(exc)[:200],
+            )
 
     def _report(self, report: BatchReport, rejected: list[dict[str, Any]]) -> None:
         log.info(report.log_line())
