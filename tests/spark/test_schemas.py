@@ -60,6 +60,10 @@ def _kafka_rows(spark: Any, values: list[bytes | None]) -> Any:
 def test_each_broken_field_is_refused_with_the_models_reason(spark: Any) -> None:
     cases = CASES + CODEC_CASES
     values = [json.dumps({**GOOD, **change}).encode() for change, _ in cases]
+    values += [
+        json.dumps(GOOD).encode() + b" trailing junk",
+        json.dumps(GOOD).replace('"', "'").encode(),  # single quotes: not JSON
+    ]
     values += [json.dumps(GOOD).encode(), b"{oops", None]
     rows = parse_plays(_kafka_rows(spark, values)).collect()
     reasons = [row["reject_reason"] for row in rows]
@@ -68,7 +72,9 @@ def test_each_broken_field_is_refused_with_the_models_reason(spark: Any) -> None
     for change, _ in CASES:
         with pytest.raises(ValidationError):  # pydantic agrees the record is invalid
             AcceptedPlay.model_validate({**GOOD, **change})
-    valid, not_json, empty = rows[len(cases) :]
+    trailing, single_quoted, valid, not_json, empty = rows[len(cases) :]
+    assert "characters after it" in trailing["reject_reason"]
+    assert "not a JSON object" in single_quoted["reject_reason"]
     assert (valid["reject_reason"], not_json["reject_reason"]) == (
         None,
         "not a JSON object of AcceptedPlay",

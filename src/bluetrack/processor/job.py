@@ -24,6 +24,7 @@ from bluetrack.config import Settings
 from bluetrack.core.rules import Rules
 from bluetrack.processor.engine import ChartEngine
 from bluetrack.processor.schemas import (
+    STRICT_JSON_OPTIONS,
     engine_projection,
     flatten,
     rejection_reason,
@@ -118,7 +119,7 @@ def parse_plays(records: DataFrame) -> DataFrame:
     dozens of field checks would each re-run ``from_json``. The raw value is kept only for
     refused records, so valid ones cost no transfer.
     """
-    parsed = F.from_json(F.col("value").cast("string"), wire_schema())
+    parsed = F.from_json(F.col("value").cast("string"), wire_schema(), STRICT_JSON_OPTIONS)
     fields = records.select(
         parsed.alias("play"), "value", "key", "partition", "offset", "timestamp"
     ).select(*flatten(F.col("play")), "value", "key", "partition", "offset", "timestamp")

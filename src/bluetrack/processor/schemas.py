@@ -175,6 +175,10 @@ def _envelope_checks(model: type[BaseModel]) -> list[FieldCheck]:
     ]
 
 
+# Spark's JSON reader is lenient by default; the protocol's (Python's json) is not.
+STRICT_JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
+
+
 def rejection_reason(value: Column, model: type[BaseModel] = AcceptedPlay) -> Column:
     """Null for a valid record, else the first rule it breaks (a native expression).
 
@@ -188,6 +192,11 @@ def rejection_reason(value: Column, model: type[BaseModel] = AcceptedPlay) -> Co
             F.lit(f"message exceeds the {MAX_REQUEST_BYTES}-byte limit"),
         ),
         F.when(nothing_parsed, F.lit(f"not a JSON object of {model.__name__}")),
+        # from_json stops after the first object; json.loads refuses anything after it.
+        F.when(
+            ~F.rtrim(value.cast("string")).endswith("}"),
+            F.lit(f"not a JSON object of {model.__name__} (characters after it)"),
+        ),
     ]
     for check in _envelope_checks(model) + field_checks(model):
         reasons.append(F.when(check.bad(F.col(check.field)), F.lit(check.reason)))
