@@ -139,6 +139,11 @@ def chart_line(chart: ChartMessage) -> str:
     )
 
 
+def print_chart_line(console: Console, chart: ChartMessage) -> None:
+    # markup=False: rich would otherwise take "[rock 3]" for a style tag and swallow it.
+    console.print(chart_line(chart), soft_wrap=True, markup=False, highlight=False)
+
+
 def watch_charts(
     settings: Settings,
     stop: threading.Event,
@@ -159,7 +164,7 @@ def watch_charts(
                 if console.is_terminal:
                     live.update(chart_view(chart, settings.window_s), refresh=True)
                 else:
-                    console.print(chart_line(chart), soft_wrap=True)
+                    print_chart_line(console, chart)
     finally:
         feed.close()
 

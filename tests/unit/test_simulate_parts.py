@@ -19,6 +19,7 @@ from bluetrack.demo import (
     chart_line,
     chart_view,
     has_display,
+    print_chart_line,
     sign_in_desktop_client,
     simulation_argv,
 )
@@ -154,6 +155,9 @@ def test_the_terminal_chart_shows_the_three_rankings() -> None:
     text = out.getvalue()
     for expected in ("Listening now", "Trending (15 min)", "All time", "jazz", "rock", "pop"):
         assert expected in text
+    plain = io.StringIO()
+    print_chart_line(Console(file=plain, width=120), chart)
+    assert plain.getvalue().strip() == chart_line(chart)  # rich must not eat "[jazz 3]"
 
 
 def test_the_demo_never_replaces_a_session_the_client_remembers(tmp_path: Path) -> None:
