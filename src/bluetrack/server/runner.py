@@ -38,11 +38,6 @@ from bluetrack.store.server_keys import ServerKeys, load_or_create
 from bluetrack.store.sessions import SessionRepository
 from bluetrack.store.users import UserRepository
 
-# A killed server's partitions move to the survivors after this long (the default 45 s left
-# requests unanswered for ~37 s in the fault test); heartbeats come from librdkafka's own
-# thread, so a slow bcrypt does not count against it.
-FAST_FAILOVER = {"session.timeout.ms": 10000, "heartbeat.interval.ms": 2000}
-
 log = logging.getLogger(__name__)
 
 REQUESTS_GROUP = "bluetrack-server"
@@ -150,7 +145,7 @@ class Server:
         self.history.start()
         self.requests = RequestLoop(
             ServerService(ctx, self._registry),
-            make_consumer(self.settings, self._requests_group, **FAST_FAILOVER),
+            make_consumer(self.settings, self._requests_group),
             request_producer,
             workers=self.settings.server_workers,
             stop=self._stop,
@@ -161,7 +156,7 @@ class Server:
                 stores.tracks,
                 TimeRules.of(self.settings.clock_skew_s, self.settings.max_event_age_s),
             ),
-            make_consumer(self.settings, self._plays_group, **FAST_FAILOVER),
+            make_consumer(self.settings, self._plays_group),
             plays_producer,
             self.history,
             stop=self._stop,
