@@ -1,0 +1,89 @@
+"""Frames: many AcceptedPlay JSON lines in one record, within Kafka's limits, in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bluetrack.protocol.codec import encode
+from bluetrack.protocol.exceptions import DecodeError
+from bluetrack.protocol.frames import (
+    MAX_FRAME_BYTES,
+    MAX_FRAME_PLAYS,
+    decode_frame,
+    frame_lines,
+    frames_of,
+)
+from bluetrack.protocol.plays import AcceptedPlay
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def play(n: int, genre: str = "rock") -> AcceptedPlay:
+    return AcceptedPlay(
+        event_id=f"event-{n:08d}",
+        user_id=f"user-{n % 7:08d}",
+        track_id=f"track{n}",
+        operation_type="start",
+        start_time=T0 + timedelta(seconds=n),
+        event_time=T0 + timedelta(seconds=n),
+        duration_ms=180_000,
+        genre=genre,
+        accepted_at=T0 + timedelta(seconds=n),
+    )
+
+
+def test_a_frame_round_trips_its_plays_in_order() -> None:
+    plays = [play(n) for n in range(25)]
+    frames = list(frames_of(encode(p) for p in plays))
+    assert len(frames) == 1
+    assert decode_frame(frames[0]) == plays
+
+
+def test_frames_respect_the_play_limit_and_keep_order() -> None:
+    plays = [play(n) for n in range(MAX_FRAME_PLAYS * 2 + 3)]
+    frames = list(frames_of(encode(p) for p in plays))
+    assert [len(frame_lines(f)) for f in frames] == [MAX_FRAME_PLAYS, MAX_FRAME_PLAYS, 3]
+    assert [p for f in frames for p in decode_frame(f)] == plays
+
+
+def test_frames_respect_the_byte_limit() -> None:
+    big = play(1, genre="g" * 64)
+    line = encode(big)
+    count = MAX_FRAME_BYTES // len(line) + 50
+    frames = list(frames_of([line] * count))
+    assert len(frames) == 2
+    assert all(len(f) <= MAX_FRAME_BYTES for f in frames)
+    assert sum(len(frame_lines(f)) for f in frames) == count
+
+
+def test_one_play_per_record_is_a_frame_of_one() -> None:
+    assert decode_frame(encode(play(3))) == [play(3)]
+
+
+def test_blank_lines_and_a_trailing_newline_are_ignored() -> None:
+    value = b"\n" + encode(play(1)) + b"\n\n" + encode(play(2)) + b"\n"
+    assert decode_frame(value) == [play(1), play(2)]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty message"),
+        (b"", "no plays"),
+        (b"\n \n", "no plays"),
+        (encode(play(1)) + b"\n{not json}", "play 2 of the frame: not JSON"),
+        (encode(play(1)) + b"\n" + b'{"type":"play_accepted"}', "play 2 of the frame"),
+        (b"x" * (MAX_FRAME_BYTES + 1), "exceeds"),
+    ],
+)
+def test_a_bad_frame_says_what_is_wrong(value: bytes | None, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode_frame(value)
+
+
+def test_too_many_plays_in_one_frame_is_refused() -> None:
+    line = encode(play(1))
+    with pytest.raises(DecodeError, match="play limit"):
+        decode_frame(b"\n".join([line] * (MAX_FRAME_PLAYS + 1)))
