@@ -1,8 +1,9 @@
 """The chart processor end to end: Kafka -> Spark -> engine -> top_genres, and the baseline.
 
 For each listener count (100k and 1M distinct listeners by default) a producer thread sends
-pre-generated accepted plays at a fixed rate (confluent-kafka, the project's producer
-settings) while the real chart query runs in this process with the production trigger.
+pre-generated accepted plays, in frames as the server sends them, at a fixed rate
+(confluent-kafka, the project's producer settings) while the real chart query runs in this
+process with the production trigger.
 Reported per run:
 
 * ``sustained_events_per_s``: events produced / time from the first send until the last
@@ -39,6 +40,7 @@ from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
 from bluetrack.processor.job import CheckpointLayout, chart_sink, start_chart_query
 from bluetrack.processor.sink import FRESHNESS_BUCKET_MS, BatchReport
+from bluetrack.protocol.frames import frames_of
 from bluetrack.stack.testing import running_stack
 from bluetrack.stack.topics import admin_client
 
@@ -61,6 +63,7 @@ T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: event times are synthetic, pa
 OPERATIONS = np.array(["start", "stop", "end", "pause", "resume"])
 OPERATION_WEIGHTS = [0.6, 0.13, 0.12, 0.07, 0.08]
 GENRES = 20
+SLICE = 4000  # consecutive events packed per partition into frames: 40 ms at 100k/s
 DURATIONS_MS = np.array([95_000, 180_000, 215_000, 240_000], dtype=np.int64)
 
 
@@ -72,29 +75,40 @@ def _iso(ms: int) -> str:
     return f"{seconds}.{ms % 1000:03d}Z"
 
 
-def event_log(count: int, listeners: int, rate: int, seed: int) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of AcceptedPlay JSON, event time advancing at ``rate`` per second."""
+def event_log(count: int, listeners: int, rate: int, seed: int) -> list[tuple[int, int, bytes]]:
+    """(due event index, partition, frame) of AcceptedPlay lines, as the server sends them.
+
+    Event time advances at ``rate`` per second. Like the server, a user's plays go to one
+    partition and each slice of consecutive events becomes one frame per partition
+    (protocol/frames.py); a frame is due once its last event is.
+    """
     rng = np.random.default_rng(seed)
     users = rng.integers(0, listeners, count)
     operations = OPERATIONS[rng.choice(len(OPERATIONS), count, p=OPERATION_WEIGHTS)]
     genres = rng.integers(0, GENRES, count)
     event_ms = T0_MS + np.arange(count, dtype=np.int64) * 1000 // rate
     stamps: dict[int, str] = {}
-    pairs = []
+    lines = []
     for i in range(count):
         ms = int(event_ms[i])
         stamp = stamps.get(ms) or stamps.setdefault(ms, _iso(ms))
-        user = f"listener-{users[i]:08d}"
         genre = int(genres[i])
-        value = (
+        lines.append(
             f'{{"version":1,"type":"play_accepted","event_id":"bench-{seed}-{i:010d}",'
-            f'"user_id":"{user}","track_id":"track-{genre}","operation_type":"{operations[i]}",'
-            f'"start_time":"{stamp}","event_time":"{stamp}",'
+            f'"user_id":"listener-{users[i]:08d}","track_id":"track-{genre}",'
+            f'"operation_type":"{operations[i]}","start_time":"{stamp}","event_time":"{stamp}",'
             f'"duration_ms":{DURATIONS_MS[genre % 4]},"genre":"genre-{genre:02d}",'
-            f'"accepted_at":"{stamp}"}}'
+            f'"accepted_at":"{stamp}"}}'.encode()
         )
-        pairs.append((user.encode(), value.encode()))
-    return pairs
+    partitions = users % PARTITIONS
+    frames = []
+    for start in range(0, count, SLICE):
+        stop = min(count, start + SLICE)
+        for partition in range(PARTITIONS):
+            rows = np.flatnonzero(partitions[start:stop] == partition) + start
+            for frame in frames_of(lines[i] for i in rows):
+                frames.append((stop, partition, frame))
+    return frames
 
 
 def _producer(settings: Settings) -> Any:
@@ -104,27 +118,28 @@ def _producer(settings: Settings) -> Any:
 
 
 def produce_paced(
-    settings: Settings, topic: str, pairs: list[tuple[bytes, bytes]], rate: int
+    settings: Settings, topic: str, frames: list[tuple[int, int, bytes]], rate: int
 ) -> float:
-    """Send ``pairs`` at ``rate`` per second; returns when all are delivered (seconds taken)."""
+    """Send each frame when its last event is due at ``rate`` events/s; seconds taken."""
     producer = _producer(settings)
     began = time.monotonic()
     sent = 0
-    while sent < len(pairs):
-        due = min(len(pairs), int((time.monotonic() - began) * rate) + 1)
-        for key, value in pairs[sent:due]:
-            _produce(producer, topic, key, value)
-        sent = due
+    while sent < len(frames):
+        due_events = int((time.monotonic() - began) * rate) + 1
+        while sent < len(frames) and frames[sent][0] <= due_events:
+            _, partition, frame = frames[sent]
+            _produce(producer, topic, partition, frame)
+            sent += 1
         producer.poll(0)
         time.sleep(0.005)
     producer.flush(60)
     return time.monotonic() - began
 
 
-def _produce(producer: Any, topic: str, key: bytes, value: bytes) -> None:
+def _produce(producer: Any, topic: str, partition: int, value: bytes) -> None:
     while True:
         try:
-            producer.produce(topic, value, key)
+            producer.produce(topic, value, partition=partition)
             return
         except BufferError:
             producer.poll(0.05)
@@ -173,7 +188,7 @@ class Watch:
 
     def __call__(self, report: BatchReport) -> None:
         self.reports.append(report)
-        self.rows += report.input_rows
+        self.rows += report.plays
         self.peak_jvm_mb = max(self.peak_jvm_mb, rss_mb(self.jvm_pid))
         self.peak_python_mb = max(self.peak_python_mb, rss_mb(os.getpid()))
 
@@ -199,22 +214,23 @@ def sustained_run(spark: Any, settings: Settings, listeners: int, home: Path) ->
     create_topics(run_settings, f"bench_charts_{tag}", partitions=1)
     count = int(RATE * SECONDS)
     warmup = int(RATE * TRIGGER_S)
-    pairs = event_log(warmup + count, listeners, RATE, seed=listeners)
-    warmup_pairs, pairs = pairs[:warmup], pairs[warmup:]
+    frames = event_log(warmup + count, listeners, RATE, seed=listeners)
+    warmup_frames = [f for f in frames if f[0] <= warmup]
+    frames = [(due - warmup, p, f) for due, p, f in frames if due > warmup]
     watch = Watch(spark._jvm.java.lang.ProcessHandle.current().pid())
     with chart_sink(run_settings, on_batch=watch) as sink:
         query = start_chart_query(spark, run_settings, sink)
         try:
             # One trigger's worth of plays first: the JVM compiles the parse path on it (the
             # first big batch costs ~3x the CPU of later ones), and it is not measured.
-            produce_paced(run_settings, f"bench_plays_{tag}", warmup_pairs, RATE)
+            produce_paced(run_settings, f"bench_plays_{tag}", warmup_frames, RATE)
             _wait(lambda: watch.rows >= warmup, 300)
             measured_from = len(watch.reports)
             watch.rows = 0
             began = time.monotonic()
             producing = threading.Thread(
                 target=produce_paced,
-                args=(run_settings, f"bench_plays_{tag}", pairs, RATE),
+                args=(run_settings, f"bench_plays_{tag}", frames, RATE),
             )
             producing.start()
             producing.join()
@@ -238,7 +254,7 @@ def _summary(
     listeners: int,
     state_bytes: int,
 ) -> dict[str, Any]:
-    loaded = [r for r in watch.reports if r.input_rows]
+    loaded = [r for r in watch.reports if r.plays]
     batch_ms = [r.batch_ms for r in loaded] or [0.0]
     histogram = sum((r.freshness_histogram for r in loaded), np.zeros(1, np.int64))
     busy_s = sum(batch_ms) / 1000
@@ -253,14 +269,15 @@ def _summary(
         "produced_events_per_s": round(count / produced_s),
         "kept_up": kept_up,
         "sustained_events_per_s": round(count / (produced_s if kept_up else charted_s)),
-        "capacity_events_per_s": round(sum(r.input_rows for r in loaded) / max(busy_s, 1e-9)),
+        "capacity_events_per_s": round(sum(r.plays for r in loaded) / max(busy_s, 1e-9)),
         "caught_up": caught_up,
         "trigger_ms": TRIGGER_S * 1000,
         "batches": len(loaded),
         "batch_ms_p50": round(float(np.median(batch_ms))),
         "batch_ms_max": round(max(batch_ms)),
         "batches_over_trigger": sum(b > TRIGGER_S * 1000 for b in batch_ms),
-        "batch_rows_max": max((r.input_rows for r in loaded), default=0),
+        "batch_events_max": max((r.plays for r in loaded), default=0),
+        "frames_per_batch_max": max((r.frames for r in loaded), default=0),
         "engine_ms_max": round(max((r.engine_ms for r in loaded), default=0)),
         "pull_ms_max": round(max((r.pull_ms for r in loaded), default=0)),
         "state_write_ms_max": round(max((r.state_ms for r in loaded), default=0)),
@@ -281,17 +298,18 @@ def backlog_runs(spark: Any, settings: Settings, home: Path) -> dict[str, Any]:
 
     topic = f"bench_backlog_{int(time.time())}"
     create_topics(settings, topic)
-    pairs = event_log(BACKLOG, 100_000, RATE, seed=3)
+    frames = event_log(BACKLOG, 100_000, RATE, seed=3)
     producer = _producer(settings)
-    for key, value in pairs:
-        _produce(producer, topic, key, value)
+    for _, partition, frame in frames:
+        _produce(producer, topic, partition, frame)
     producer.flush(60)
-    per_batch = BACKLOG // 2
+    per_batch = BACKLOG // 2  # events; Spark's limit counts records, i.e. frames
+    frames_per_batch = max(1, len(frames) // 2)
     backlog = settings.model_copy(
         update={
             "processor_input_topic": topic,
             "processor_chart_topic": f"{topic}_charts",
-            "processor_max_offsets_per_trigger": per_batch,
+            "processor_max_offsets_per_trigger": frames_per_batch,
             "checkpoint_dir": home / f"{topic}-design",
         }
     )
@@ -300,14 +318,14 @@ def backlog_runs(spark: Any, settings: Settings, home: Path) -> dict[str, Any]:
     with chart_sink(backlog, store_charts=False) as sink:
         query = start_chart_query(spark, backlog, sink, available_now=True)
         query.awaitTermination()
-    design = _progress(query)
+    design = _progress(query, BACKLOG)
 
     def count_rows(batch: Any, batch_id: int) -> None:
         batch.groupBy("genre_now").count().collect()
 
     query = start_baseline_query(spark, backlog, count_rows, str(home / f"{topic}-baseline"))
     query.awaitTermination()
-    baseline = _progress(query)
+    baseline = _progress(query, BACKLOG)
     return {
         "backlog_events": BACKLOG,
         "events_per_batch": per_batch,
@@ -317,14 +335,14 @@ def backlog_runs(spark: Any, settings: Settings, home: Path) -> dict[str, Any]:
     }
 
 
-def _progress(query: Any) -> dict[str, Any]:
+def _progress(query: Any, events: int) -> dict[str, Any]:
+    """Spark counts input rows as Kafka records (frames); events/s is over the plays."""
     batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
-    rows = sum(p["numInputRows"] for p in batches)
     ms = [p["durationMs"]["triggerExecution"] for p in batches]
     return {
         "batches": len(batches),
         "batch_ms": ms,
-        "events_per_s": round(rows / max(sum(ms) / 1000, 1e-9)),
+        "events_per_s": round(events / max(sum(ms) / 1000, 1e-9)),
     }
 
 

@@ -16,29 +16,27 @@ with timing, so of the run itself only invariants are asserted (all accepted, no
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
+from security_support import (
+    ChartCollector,
+    accepted_plays,
+    comparable,
+    end_offsets,
+    reference_charts,
+)
 
-from bluetrack.bus.assign import assign_at_end, partitions_of
 from bluetrack.config import Settings
-from bluetrack.core.charts import PlayRecord, ReferenceCharts
 from bluetrack.core.rules import Rules
-from bluetrack.protocol import codec
-from bluetrack.protocol.charts import ChartMessage
-from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.messages import Shelf, TrackSummary
-from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackFacts
 from bluetrack.server.runner import Server, stores_for
@@ -101,42 +99,6 @@ class Catalogue:
 
 
 # --- reading topics and the processor's checkpoint -------------------------------------------
-@dataclass(frozen=True)
-class Accepted:
-    partition: int
-    offset: int
-    play: AcceptedPlay
-
-
-def read_accepted(settings: Settings, timeout_s: float = 30.0) -> list[Accepted]:
-    """Every record on songs_tracker_accepted now, with its partition and offset."""
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"e2e-{uuid.uuid4().hex}"})
-    try:
-        ends, assignment = {}, []
-        for p in partitions_of(consumer, Topic.PLAYS_ACCEPTED, timeout_s):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(Topic.PLAYS_ACCEPTED, p), timeout_s
-            )
-            if high > low:
-                ends[p] = high
-                assignment.append(TopicPartition(Topic.PLAYS_ACCEPTED, p, low))
-        consumer.assign(assignment)
-        records = []
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
-                continue
-            partition, offset = msg.partition() or 0, msg.offset() or 0
-            records.append(Accepted(partition, offset, codec.decode(msg.value(), AcceptedPlay)))
-            if offset + 1 >= ends.get(partition, 0):
-                ends.pop(partition, None)
-        assert not ends, f"could not read songs_tracker_accepted to its end: {ends}"
-        return records
-    finally:
-        consumer.close()
-
-
 def topics_ready(settings: Settings) -> bool:
     """Every partition of every topic has a leader (not yet so right after creation)."""
     try:
@@ -145,60 +107,6 @@ def topics_ready(settings: Settings) -> bool:
     except KafkaException:
         return False
     return True
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": "e2e-ends"})
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
-            for p in partitions_of(consumer, topic, 10)
-        }
-    finally:
-        consumer.close()
-
-
-def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[int, int]:
-    """The Kafka end offsets of a batch, from Spark's offset log (``offsets/<batch id>``).
-
-    The file is a version line, the batch metadata, then one line per source; ours is the
-    JSON object keyed by the topic name (the other source is the tick generator).
-    """
-    lines = (checkpoint / "spark" / "offsets" / str(batch_id)).read_text().splitlines()
-    for line in lines[2:]:
-        try:
-            source = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(source, dict) and Topic.PLAYS_ACCEPTED in source:
-            return {int(p): int(o) for p, o in source[Topic.PLAYS_ACCEPTED].items()}
-    raise AssertionError(f"no {Topic.PLAYS_ACCEPTED} offsets in batch {batch_id}: {lines}")
-
-
-class ChartCollector:
-    """Every chart published on top_genres from now on, by batch id (repeats dropped)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.charts: dict[int, ChartMessage] = {}
-        self._stop = threading.Event()
-        self._consumer = Consumer(
-            {**settings.kafka_client_config(), "group.id": f"e2e-{uuid.uuid4().hex}"}
-        )
-        assign_at_end(self._consumer, [Topic.TOP_GENRES], 10)
-        self._thread = threading.Thread(target=self._collect, daemon=True)
-        self._thread.start()
-
-    def _collect(self) -> None:
-        while not self._stop.is_set():
-            msg = self._consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
-                chart = codec.decode(msg.value(), ChartMessage, max_bytes=codec.MAX_REPLY_BYTES)
-                self.charts.setdefault(chart.batch_id, chart)
-        self._consumer.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def wait_for(condition: Any, timeout_s: float, what: str) -> None:
@@ -230,7 +138,9 @@ def e2e_settings(stack_settings: Settings, mongo_db: Any, tmp_path: Path) -> Set
 
 @pytest.fixture
 def charts(e2e_settings: Settings) -> Iterator[ChartCollector]:
-    collector = ChartCollector(e2e_settings)  # before the processor publishes anything
+    # Made before the processor publishes anything; it notes each batch's end offsets as
+    # its chart arrives (Spark keeps only the last offset files).
+    collector = ChartCollector(e2e_settings, e2e_settings.processor_checkpoint_dir)
     yield collector
     collector.close()
 
@@ -255,34 +165,6 @@ def server(e2e_settings: Settings, mongo_db: Any) -> Iterator[Server]:
         yield running
     finally:
         running.stop()
-
-
-def reference_charts(
-    records: Sequence[Accepted], checkpoint: Path, batch_ids: Sequence[int], rules: Rules
-) -> dict[int, ChartMessage]:
-    """What the rules say each batch's chart is, replaying the processor's batches."""
-    reference = ReferenceCharts(rules)
-    expected: dict[int, ChartMessage] = {}
-    done: dict[int, int] = {}  # partition -> end offset of the batches stepped so far
-    for batch_id in batch_ids:
-        ends = batch_end_offsets(checkpoint, batch_id)
-        batch = [
-            PlayRecord.from_accepted(r.play)
-            for r in records
-            if done.get(r.partition, 0) <= r.offset < ends.get(r.partition, 0)
-        ]
-        snapshot = reference.step(batch, batch_id)
-        expected[batch_id] = snapshot.to_message(batch_id, utc_now(), rules.qualify_rule)
-        done = ends
-    return expected
-
-
-def comparable(chart: ChartMessage) -> dict[str, Any]:
-    """A chart without the fields that say when it was computed."""
-    fields = chart.model_dump(mode="json", exclude={"computed_at"})
-    if chart.watermark is None:  # no event yet: chart_time is the computation time
-        fields.pop("chart_time")
-    return fields
 
 
 def run_while_charts_stream(simulation: Simulation, charts: ChartCollector) -> Snapshot:
@@ -327,16 +209,8 @@ def test_published_charts_equal_the_reference_over_the_accepted_events(
 
     # Let the processor read to the end of songs_tracker_accepted (logouts included).
     ends = end_offsets(e2e_settings, Topic.PLAYS_ACCEPTED)
-    checkpoint = e2e_settings.processor_checkpoint_dir
-
-    def caught_up() -> bool:
-        return any(
-            batch_end_offsets(checkpoint, b) == ends
-            for b in sorted(charts.charts, reverse=True)[:3]
-        )
-
-    wait_for(caught_up, CATCH_UP_S, "the processor reading every accepted play")
-    records = read_accepted(e2e_settings)
+    wait_for(lambda: charts.caught_up(ends), CATCH_UP_S, "the processor reading every play")
+    records = accepted_plays(e2e_settings)
     ours = [r for r in records if r.play.user_id in simulation.users]
     assert sum(r.play.operation_type != "logout" for r in ours) == outcome.accepted
     assert {r.play.user_id for r in ours if r.play.operation_type == "logout"} == simulation.users
@@ -349,7 +223,7 @@ def test_published_charts_equal_the_reference_over_the_accepted_events(
         watermark_s=e2e_settings.watermark_s,
         qualify_rule=e2e_settings.qualify_rule,
     )
-    expected = reference_charts(records, checkpoint, batch_ids, rules)
+    expected = reference_charts(records, charts.ends, batch_ids, rules)
     for batch_id in batch_ids:
         assert comparable(charts.charts[batch_id]) == comparable(expected[batch_id]), batch_id
 

@@ -30,6 +30,7 @@ from bluetrack.config import Settings
 from bluetrack.protocol import codec
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.messages import Shelf
 from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
 from bluetrack.protocol.topics import Topic
@@ -145,13 +146,19 @@ def _log_in(qtbot: QtBot, client: Client, login: str, *, remember: bool = False)
 
 def _accepted(settings: Settings, event_ids: set[str], timeout_s: float = 30.0) -> list[str]:
     """The operations the server accepted for ``event_ids``, read from the accepted-plays topic."""
-    return _operations_on(settings, Topic.PLAYS_ACCEPTED, AcceptedPlay, event_ids, timeout_s)
+    return _operations_on(settings, Topic.PLAYS_ACCEPTED, event_ids, timeout_s)
+
+
+def _plays_in(topic: Topic, value: bytes | None) -> list[AcceptedPlay] | list[PlayEvent]:
+    """Plays on songs_tracker are one per record; accepted ones come in frames."""
+    if topic == Topic.PLAYS_ACCEPTED:
+        return decode_frame(value)
+    return [codec.decode(value, PlayEvent, max_bytes=codec.MAX_REPLY_BYTES)]
 
 
 def _operations_on(
     settings: Settings,
     topic: Topic,
-    model: type[AcceptedPlay] | type[PlayEvent],
     event_ids: set[str],
     timeout_s: float = 30.0,
 ) -> list[str]:
@@ -167,9 +174,9 @@ def _operations_on(
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            play = codec.decode(msg.value(), model, max_bytes=codec.MAX_REPLY_BYTES)
-            if play.event_id in event_ids:
-                found[play.event_id] = play.operation_type
+            for play in _plays_in(topic, msg.value()):
+                if play.event_id in event_ids:
+                    found[play.event_id] = play.operation_type
         return [found[e] for e in sorted(found)]
     finally:
         consumer.close()
@@ -313,6 +320,4 @@ def test_a_broker_outage_is_shown_and_the_client_recovers_by_itself(
     with qtbot.waitSignal(client.controller.play_sent, timeout=FIRST_REPLY_MS) as sent:
         tile.toggled.emit(tile.track, tile.genre)
     # Delivered to Kafka once it was back (the server's own recovery is tested elsewhere).
-    assert _operations_on(settings, Topic.SONGS_TRACKER, PlayEvent, {sent.args[0].event_id}) == [
-        "start"
-    ]
+    assert _operations_on(settings, Topic.SONGS_TRACKER, {sent.args[0].event_id}) == ["start"]

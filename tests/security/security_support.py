@@ -30,6 +30,7 @@ from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.exceptions import DecodeError
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, ClientOperation, PlayEvent
 from bluetrack.protocol.topics import Topic
@@ -99,15 +100,14 @@ class Accepted:
 
 
 def accepted_plays(settings: Settings) -> list[Accepted]:
-    """Every record on songs_tracker_accepted that is a valid AcceptedPlay (fuzz skipped)."""
+    """Every play in a valid frame on songs_tracker_accepted (fuzzed frames skipped)."""
     found: list[Accepted] = []
     for record in records(settings, Topic.PLAYS_ACCEPTED):
         try:
-            found.append(
-                Accepted(record.partition, record.offset, codec.decode(record.value, AcceptedPlay))
-            )
+            plays = decode_frame(record.value)
         except DecodeError:
             continue  # a hostile writer's junk: the processor dead-letters it
+        found.extend(Accepted(record.partition, record.offset, play) for play in plays)
     return found
 
 

@@ -34,6 +34,7 @@ from bluetrack.protocol import codec
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.runner import Server
@@ -215,7 +216,9 @@ def test_the_server_client_flows_and_processor_work_over_tls_and_scram(
 
         def accepted() -> list[AcceptedPlay]:
             found = [
-                codec.decode(r.value, AcceptedPlay) for r in records(settings, Topic.PLAYS_ACCEPTED)
+                play
+                for r in records(settings, Topic.PLAYS_ACCEPTED)
+                for play in decode_frame(r.value)
             ]
             return [p for p in found if p.event_id in ids]
 

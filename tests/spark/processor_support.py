@@ -17,6 +17,7 @@ from bluetrack.config import Settings
 from bluetrack.core.charts import PlayRecord, ReferenceCharts
 from bluetrack.protocol import codec
 from bluetrack.protocol.charts import ChartMessage
+from bluetrack.protocol.frames import frames_of
 from bluetrack.protocol.plays import AcceptedPlay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,8 +109,9 @@ class ChartHarness:
 
     def produce(self, plays: list[AcceptedPlay], extra: Sequence[bytes] = ()) -> None:
         topic = self.settings.processor_input_topic
-        for play in plays:
-            self.producer.produce(topic, key=play.user_id, value=codec.encode(play))
+        # As the server sends them: frames of many plays (protocol/frames.py).
+        for frame in frames_of(codec.encode(play) for play in plays):
+            self.producer.produce(topic, key=b"frame", value=frame)
         for raw in extra:
             self.producer.produce(topic, key=b"bad", value=raw)
         assert self.producer.flush(30) == 0

@@ -17,9 +17,9 @@ from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.topics import Topic
 
 BAD_RECORDS = {
-    b"not json at all": "not a JSON object",
+    b"not json at all": "not JSON lines of AcceptedPlay",
     b'{"type": "play_accepted", "version": 1}': "missing",
-    b"": "not a JSON object",
+    b"": "a frame with no plays",
 }
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

@@ -1,8 +1,9 @@
-"""The chart query: Kafka -> native parse and validation -> ``foreachBatch`` into the engine.
+"""The chart query: Kafka frames -> ``foreachBatch`` -> vectorised parse, checks and engine.
 
-Everything up to the sink is native Spark (from_json, the derived checks, projection); the
-only Python is the driver-side sink, which gets each micro-batch as one Arrow table and steps
-the vectorised engine once. See docs/processor.md for the design and its limits.
+Spark reads the frames (each many plays) and their offsets, checkpoints the offsets and runs
+a batch every trigger; the driver-side sink gets each micro-batch as one Arrow table, parses
+and checks its frames with Arrow and steps the vectorised engine once. See docs/processor.md
+for the design and its limits.
 """
 
 from __future__ import annotations
@@ -23,13 +24,6 @@ from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
 from bluetrack.core.rules import Rules
 from bluetrack.processor.engine import ChartEngine
-from bluetrack.processor.schemas import (
-    STRICT_JSON_OPTIONS,
-    engine_projection,
-    flatten,
-    rejection_reason,
-    wire_schema,
-)
 from bluetrack.processor.sink import BatchReport, ChartPublisher, ChartSink
 from bluetrack.processor.spark_session import build_spark_session
 from bluetrack.processor.state_files import EngineStateFiles
@@ -113,26 +107,18 @@ def read_accepted_plays(spark: SparkSession, settings: Settings) -> DataFrame:
 
 
 def parse_plays(records: DataFrame) -> DataFrame:
-    """Kafka records -> engine columns, plus why a record was refused (null when valid).
+    """Kafka records -> what the driver needs: the frame, where it came from, when produced.
 
-    Parsed and converted once into plain columns first: written as one projection, the
-    dozens of field checks would each re-run ``from_json``. The raw value is kept only for
-    refused records, so valid ones cost no transfer.
+    No parsing here: each record is a frame of many plays (protocol/frames.py), parsed and
+    checked on the driver with one vectorised call per frame (processor/frames.py). Spark's
+    per-record JSON parse was most of the processor's cost when each play was a record.
     """
-    parsed = F.from_json(F.col("value").cast("string"), wire_schema(), STRICT_JSON_OPTIONS)
-    fields = records.select(
-        parsed.alias("play"), "value", "key", "partition", "offset", "timestamp"
-    ).select(*flatten(F.col("play")), "value", "key", "partition", "offset", "timestamp")
-    checked = fields.select("*", rejection_reason(F.col("value")).alias("reject_reason"))
-    refused = F.col("reject_reason").isNotNull()
-    return checked.select(
-        *engine_projection(),
-        F.unix_millis(F.col("timestamp")).alias("produced_ms"),
-        F.col("reject_reason"),
-        F.when(refused, F.col("value")).alias("value"),
-        F.when(refused, F.col("key")).alias("key"),
+    return records.select(
+        F.col("value"),
+        F.col("key"),
         F.col("partition"),
         F.col("offset"),
+        F.unix_millis(F.col("timestamp")).alias("produced_ms"),
         F.lit(False).alias("is_tick"),
     )
 

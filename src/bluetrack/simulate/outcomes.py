@@ -19,7 +19,7 @@ from bluetrack.config import Settings
 from bluetrack.protocol import codec
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.plays import AcceptedPlay
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.topics import Topic
 from bluetrack.simulate.progress import Tally
 
@@ -73,11 +73,11 @@ class OutcomeReader:
     def _count(self, msg: Message) -> None:
         try:
             if msg.topic() == Topic.PLAYS_ACCEPTED:
-                play = codec.decode(msg.value(), AcceptedPlay)
-                # "logout" is the server's own event when a session ends, not one we sent
-                if play.user_id in self._users and play.operation_type != "logout":
-                    self._tally.accepted()
-                    self._settle(play.event_id)
+                for play in decode_frame(msg.value()):
+                    # "logout" is the server's own event when a session ends, not one we sent
+                    if play.user_id in self._users and play.operation_type != "logout":
+                        self._tally.accepted()
+                        self._settle(play.event_id)
             else:
                 letter = codec.decode(msg.value(), DeadLetter, max_bytes=codec.MAX_REPLY_BYTES)
                 if letter.source_topic == Topic.SONGS_TRACKER and letter.key in self._users:
