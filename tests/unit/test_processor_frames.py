@@ -100,16 +100,21 @@ def test_each_broken_field_is_refused_with_the_models_reason(
         (None, "empty message"),
         (b"", "no plays"),
         (b"{oops", "not JSON lines"),
-        (json.dumps(GOOD).encode() + b" trailing junk", "not JSON lines"),
+        (json.dumps(GOOD).encode() + b" trailing junk", "each line must be one object"),
         (json.dumps(GOOD).replace('"', "'").encode(), "not JSON lines"),
         (json.dumps(GOOD).encode() + b" " + json.dumps(GOOD).encode(), "one JSON object per line"),
+        (line() + line(), "one JSON object per line"),
         (b"\n".join([line()] * (MAX_FRAME_PLAYS + 1)), "play limit"),
-        (line(genre="rock" + " " * 20_000), "byte limit"),
-        (b"[1, 2]", "not JSON lines"),
-        # Each of these crashed the process inside pyarrow's JSON reader or string kernels.
-        (b"null", "not an object"),
-        (b" null", "not an object"),
-        (line() + b"\nnull", "not an object"),
+        (b"[1, 2]", "each line must be one object"),
+        (line() + b"\n\n" + line(), "each line must be one object"),
+        (line() + b"\n", "each line must be one object"),
+        (b" " + line(), "each line must be one object"),
+        (line() + b"\r\n" + line(), "each line must be one object"),
+        (line() + b"\n " + line(), "each line must be one object"),
+        # Each of these crashed the process inside pyarrow's JSON reader.
+        (b"null", "each line must be one object"),
+        (b" null", "each line must be one object"),
+        (line() + b"\nnull", "each line must be one object"),
         (line(genre="ro\udcffck").replace(b"\\udcff", b"\xff"), "not UTF-8"),
     ],
 )
@@ -143,11 +148,36 @@ def test_a_valid_play_reaches_the_engine_in_epoch_ms() -> None:
 
 def test_a_batch_keeps_good_frames_and_refuses_bad_ones_by_index() -> None:
     good = b"\n".join([line(), line(user_id="listener-02")])
-    read = read_frames([good, b"{oops", None, line()], [10, 20, 30, 40])
+    read = read_frames([good, b"{oops}", None, line()], [10, 20, 30, 40])
     assert read.plays.num_rows == 3
     assert read.plays.column("user_id").to_pylist() == ["listener-01", "listener-02", "listener-01"]
     assert read.produced_ms.tolist() == [10, 10, 40]
     assert [index for index, _ in read.refused] == [1, 2]
+
+
+def test_the_one_document_path_refuses_only_the_frames_with_broken_rows() -> None:
+    # Every frame parses, so the batch is read as one document; rules refuse frames 1 and 3.
+    frames = [
+        line(),
+        b"\n".join([line(user_id="listener-02"), line(duration_ms=-1)]),
+        line(user_id="listener-03"),
+        b"\n".join([line(user_id="listener-04"), line(event_time="2026-02-30T00:00:00Z")]),
+    ]
+    read = read_frames(frames, [1, 2, 3, 4])
+    assert read.plays.column("user_id").to_pylist() == ["listener-01", "listener-03"]
+    assert read.produced_ms.tolist() == [1, 3]
+    assert read.refused == [
+        (1, "play 2: duration_ms: less than 0"),
+        (3, "play 2: event_time: not an ISO-8601 timestamp with a timezone"),
+    ]
+
+
+def test_both_paths_give_the_same_verdicts() -> None:
+    frames: list[bytes | None] = [line(), line(duration_ms=-1), line(user_id="listener-09")]
+    together = read_frames(frames, [1, 2, 3])
+    apart = read_frames([*frames, b"{not json}"], [1, 2, 3, 4])  # forces frame by frame
+    assert apart.refused[:-1] == together.refused
+    assert apart.plays.equals(together.plays)
 
 
 def test_an_empty_batch_has_the_engine_columns() -> None:

@@ -62,18 +62,19 @@ def test_one_play_per_record_is_a_frame_of_one() -> None:
     assert decode_frame(encode(play(3))) == [play(3)]
 
 
-def test_blank_lines_and_a_trailing_newline_are_ignored() -> None:
-    value = b"\n" + encode(play(1)) + b"\n\n" + encode(play(2)) + b"\n"
-    assert decode_frame(value) == [play(1), play(2)]
-
-
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
         (None, "empty message"),
         (b"", "no plays"),
-        (b"\n \n", "no plays"),
+        (b"\n \n", "play 1 of the frame: not one JSON object"),
+        (b"\n" + encode(play(1)), "play 1 of the frame: not one JSON object"),
+        (encode(play(1)) + b"\n", "play 2 of the frame: not one JSON object"),
+        (encode(play(1)) + b"\n\n" + encode(play(2)), "play 2 of the frame: not one"),
+        (b" " + encode(play(1)), "play 1 of the frame: not one JSON object"),
+        (encode(play(1)) + b"\r\n" + encode(play(2)), "play 1 of the frame: not one"),
         (encode(play(1)) + b"\n{not json}", "play 2 of the frame: not JSON"),
+        (encode(play(1)) + b" " + encode(play(2)), "play 1 of the frame: not JSON"),
         (encode(play(1)) + b"\n" + b'{"type":"play_accepted"}', "play 2 of the frame"),
         (b"x" * (MAX_FRAME_BYTES + 1), "exceeds"),
     ],

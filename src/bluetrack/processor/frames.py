@@ -12,7 +12,7 @@ producer, and none of its plays should count.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Union, get_args, get_origin
@@ -26,7 +26,6 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from bluetrack.processor.exceptions import SchemaDerivationError
-from bluetrack.protocol.codec import MAX_REQUEST_BYTES
 from bluetrack.protocol.envelope import SCHEMA_VERSION
 from bluetrack.protocol.frames import MAX_FRAME_BYTES, MAX_FRAME_PLAYS, SEPARATOR
 from bluetrack.protocol.plays import AcceptedPlay
@@ -179,6 +178,37 @@ class FrameRefused(ValueError):
     """A frame that is not wholly valid; the message is the reason dead-lettered with it."""
 
 
+class _SlowPath(Exception):
+    """The batch cannot be read in one go; read it frame by frame to find the bad ones."""
+
+
+# The protocol's frame rule: each line one object from "{" to "}", lines joined by one
+# "\n". So a frame starts with "{", ends with "}", and every "\n" sits in a "}\n{". (A bare
+# ``null`` opening a document crashes pyarrow 21's JSON reader with SIGSEGV: never sent.)
+_JOINT = b"}" + SEPARATOR + b"{"
+
+
+def precheck(value: bytes | None) -> int:
+    """The frame's line count, from byte-level checks alone; FrameRefused if it breaks one."""
+    if value is None:
+        raise FrameRefused("empty message")
+    if not value:
+        raise FrameRefused("a frame with no plays")
+    if len(value) > MAX_FRAME_BYTES:
+        raise FrameRefused(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
+    lines = value.count(SEPARATOR) + 1
+    if value[:1] != b"{" or value[-1:] != b"}" or value.count(_JOINT) != lines - 1:
+        raise FrameRefused("not JSON lines: each line must be one object, { to }")
+    if lines > MAX_FRAME_PLAYS:
+        raise FrameRefused(f"frame exceeds the {MAX_FRAME_PLAYS}-play limit")
+    try:
+        # Arrow's JSON reader does not check UTF-8, and its string kernels assume it.
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameRefused(f"not UTF-8 text: {exc}") from exc
+    return lines
+
+
 @dataclass(frozen=True, slots=True)
 class FrameReader:
     """Parses and checks frames against ``model`` (the accepted play, unless told)."""
@@ -186,41 +216,25 @@ class FrameReader:
     model: type[BaseModel] = AcceptedPlay
 
     def read(self, value: bytes | None) -> pa.Table:
-        """The frame's plays with ``*_ms`` columns for its timestamps, or FrameRefused."""
-        if value is None:
-            raise FrameRefused("empty message")
-        if len(value) > MAX_FRAME_BYTES:
-            raise FrameRefused(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
-        try:
-            # Arrow's JSON reader does not check UTF-8, and its string kernels assume it.
-            value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FrameRefused(f"not UTF-8 text: {exc}") from exc
-        lines = self._lines(value)
-        table = self._parse(value)
+        """One frame's plays with ``*_ms`` columns for its timestamps, or FrameRefused."""
+        lines = precheck(value)
+        assert value is not None  # precheck refused None
+        table = self.parse(value)
         if table.num_rows != lines:
             raise FrameRefused("not one JSON object per line")
-        return self._checked(table)
+        bad = self.first_broken_rule(table)
+        if bad is not None:
+            row, reason = bad
+            raise FrameRefused(f"play {row + 1}: {reason}")
+        return self.with_ms(table)
 
-    def _lines(self, value: bytes) -> int:
-        lines = [line for line in value.split(SEPARATOR) if line.strip()]
-        if not lines:
-            raise FrameRefused("a frame with no plays")
-        if len(lines) > MAX_FRAME_PLAYS:
-            raise FrameRefused(f"frame exceeds the {MAX_FRAME_PLAYS}-play limit")
-        if max(map(len, lines)) > MAX_REQUEST_BYTES:
-            raise FrameRefused(f"a play exceeds the {MAX_REQUEST_BYTES}-byte limit")
-        # pyarrow 21's JSON reader crashes the process (SIGSEGV) on a document that starts
-        # with a bare ``null``; a line that is not an object never reaches it.
-        if not all(line.lstrip().startswith(b"{") for line in lines):
-            raise FrameRefused(f"not JSON lines of {self.model.__name__}: a line is not an object")
-        return len(lines)
-
-    def _parse(self, value: bytes) -> pa.Table:
+    def parse(self, value: bytes, *, threads: bool = False) -> pa.Table:
         try:
             return pj.read_json(
                 pa.BufferReader(value),
-                read_options=pj.ReadOptions(use_threads=False, block_size=len(value) + 1),
+                read_options=pj.ReadOptions(
+                    use_threads=threads, block_size=max(len(value) + 1, 1 << 20)
+                ),
                 parse_options=pj.ParseOptions(
                     explicit_schema=wire_schema(self.model), unexpected_field_behavior="error"
                 ),
@@ -228,37 +242,47 @@ class FrameReader:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise FrameRefused(f"not JSON lines of {self.model.__name__}: {exc}") from exc
 
-    def _checked(self, table: pa.Table) -> pa.Table:
+    def broken_rules(self, table: pa.Table) -> Iterator[tuple[np.ndarray, str]]:
+        """(rows that break it, reason) for each rule some row breaks, in rule order."""
         for check in _envelope_checks(self.model) + field_checks(self.model):
             bad = pc.fill_null(check.bad(table.column(check.field)), False)
             if pc.any(bad).as_py():
-                row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0]) + 1
-                raise FrameRefused(f"play {row}: {check.reason}")
-        for name, info in self.model.model_fields.items():
-            if _is_datetime(info):
-                table = self._with_ms(table, name)
+                yield np.flatnonzero(bad.to_numpy(zero_copy_only=False)), check.reason
+        for name in self._timestamps():
+            unparsable = _unparsable_rows(table.column(name))
+            if len(unparsable):
+                yield unparsable, f"{name}: not an ISO-8601 timestamp with a timezone"
+
+    def first_broken_rule(self, table: pa.Table) -> tuple[int, str] | None:
+        for rows, reason in self.broken_rules(table):
+            return int(rows[0]), reason
+        return None
+
+    def with_ms(self, table: pa.Table) -> pa.Table:
+        """Every timestamp also as int64 epoch ms (``<name>_ms``); the text is valid by now."""
+        for name in self._timestamps():
+            table = table.append_column(f"{name}_ms", timestamp_ms(table.column(name)))
         return table
 
-    def _with_ms(self, table: pa.Table, name: str) -> pa.Table:
-        column = table.column(name)
-        try:
-            ms = timestamp_ms(column)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            row = _first_unparsable(column) + 1
-            raise FrameRefused(
-                f"play {row}: {name}: not an ISO-8601 timestamp with a timezone"
-            ) from exc
-        return table.append_column(f"{name}_ms", ms)
+    def _timestamps(self) -> list[str]:
+        return [n for n, info in self.model.model_fields.items() if _is_datetime(info)]
 
 
-def _first_unparsable(column: pa.ChunkedArray) -> int:
-    """Only after a failed cast: which row it was, so the reason can name the play."""
+def _unparsable_rows(column: pa.ChunkedArray) -> np.ndarray:
+    """Rows whose text is not a zoned timestamp: one cast in the common all-valid case."""
+    try:
+        timestamp_ms(column)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    else:
+        return np.empty(0, dtype=np.int64)
+    bad = []
     for row, text in enumerate(column.to_pylist()):
         try:
             timestamp_ms(pa.array([text], pa.string()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return row
-    return 0
+            bad.append(row)
+    return np.array(bad, dtype=np.int64)
 
 
 @dataclass(slots=True)
@@ -267,36 +291,87 @@ class ReadFrames:
 
     plays: pa.Table  # ENGINE_READS columns, every valid frame's plays in record order
     produced_ms: np.ndarray  # the Kafka timestamp of each play's frame, for freshness
-    refused: list[tuple[int, str]]  # (record index, reason)
-
-
-EMPTY_PLAYS = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("operation_type", pa.string()),
-        ("event_time_ms", pa.int64()),
-        ("duration_ms", pa.int64()),
-        ("genre", pa.string()),
-    ]
-)
+    refused: list[tuple[int, str]]  # (record index, reason), in record order
 
 
 def read_frames(
     values: Sequence[bytes | None], produced_ms: Sequence[int], reader: FrameReader | None = None
 ) -> ReadFrames:
-    """Every frame of a batch; a refused frame costs only itself."""
+    """Every frame of a batch; a refused frame costs only itself.
+
+    Fast path: the frames that pass the byte-level checks are parsed as one document and
+    checked column by column, once per batch; a rule broken anywhere refuses just the frames
+    of the rows that broke it. Only when the document as a whole does not parse (a frame is
+    not JSON, or holds more objects than lines) is each frame parsed on its own.
+    """
     reader = reader or FrameReader()
-    tables: list[pa.Table] = []
-    produced: list[np.ndarray] = []
     refused: list[tuple[int, str]] = []
+    kept: list[int] = []
+    lines: list[int] = []
     for index, value in enumerate(values):
         try:
-            table = reader.read(value).select(list(ENGINE_READS))
+            lines.append(precheck(value))
+        except FrameRefused as exc:
+            refused.append((index, str(exc)))
+            continue
+        kept.append(index)
+    frames = [values[i] or b"" for i in kept]
+    try:
+        read = _read_together(reader, frames, lines)
+    except _SlowPath:
+        read = _read_one_by_one(reader, frames)
+    refused.extend((kept[i], reason) for i, reason in read.refused)
+    refused.sort()
+    produced = np.asarray(produced_ms, dtype=np.int64)[np.asarray(kept, dtype=np.int64)]
+    return ReadFrames(read.plays.select(list(ENGINE_READS)), produced[read.frame_of_row], refused)
+
+
+@dataclass(slots=True)
+class _Read:
+    plays: pa.Table  # with the ``*_ms`` columns
+    frame_of_row: np.ndarray  # which frame (index into the list read) each play came from
+    refused: list[tuple[int, str]]  # (index into the list read, reason)
+
+
+def _read_together(reader: FrameReader, frames: list[bytes], lines: list[int]) -> _Read:
+    if not frames:
+        return _Read(reader.with_ms(_empty(reader)), np.empty(0, dtype=np.int64), [])
+    try:
+        table = reader.parse(SEPARATOR.join(frames), threads=True)
+    except FrameRefused as exc:
+        raise _SlowPath from exc
+    if table.num_rows != sum(lines):
+        raise _SlowPath
+    frame_of_row = np.repeat(np.arange(len(frames)), lines)
+    starts = np.concatenate([[0], np.cumsum(lines)])
+    reasons: dict[int, str] = {}
+    for rows, reason in reader.broken_rules(table):
+        broken_frames, first = np.unique(frame_of_row[rows], return_index=True)
+        for frame, row in zip(broken_frames.tolist(), rows[first].tolist(), strict=True):
+            reasons.setdefault(frame, f"play {row - int(starts[frame]) + 1}: {reason}")
+    if reasons:
+        keep = ~np.isin(frame_of_row, list(reasons))
+        table = table.filter(pa.array(keep))
+        frame_of_row = frame_of_row[keep]
+    return _Read(reader.with_ms(table), frame_of_row, sorted(reasons.items()))
+
+
+def _read_one_by_one(reader: FrameReader, frames: list[bytes]) -> _Read:
+    tables: list[pa.Table] = []
+    owners: list[np.ndarray] = []
+    refused: list[tuple[int, str]] = []
+    for index, frame in enumerate(frames):
+        try:
+            table = reader.read(frame)
         except FrameRefused as exc:
             refused.append((index, str(exc)))
             continue
         tables.append(table)
-        produced.append(np.full(table.num_rows, produced_ms[index], dtype=np.int64))
-    plays = pa.concat_tables(tables) if tables else EMPTY_PLAYS.empty_table()
-    times = np.concatenate(produced) if produced else np.empty(0, dtype=np.int64)
-    return ReadFrames(plays, times, refused)
+        owners.append(np.full(table.num_rows, index, dtype=np.int64))
+    if not tables:
+        return _Read(reader.with_ms(_empty(reader)), np.empty(0, dtype=np.int64), refused)
+    return _Read(pa.concat_tables(tables), np.concatenate(owners), refused)
+
+
+def _empty(reader: FrameReader) -> pa.Table:
+    return wire_schema(reader.model).empty_table()
