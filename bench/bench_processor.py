@@ -277,7 +277,6 @@ def _summary(
         "batch_ms_max": round(max(batch_ms)),
         "batches_over_trigger": sum(b > TRIGGER_S * 1000 for b in batch_ms),
         "batch_events_max": max((r.plays for r in loaded), default=0),
-        "frames_per_batch_max": max((r.frames for r in loaded), default=0),
         "engine_ms_max": round(max((r.engine_ms for r in loaded), default=0)),
         "pull_ms_max": round(max((r.pull_ms for r in loaded), default=0)),
         "state_write_ms_max": round(max((r.state_ms for r in loaded), default=0)),

@@ -17,7 +17,7 @@ from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.topics import Topic
 
 BAD_RECORDS = {
-    b"not json at all": "not JSON lines of AcceptedPlay",
+    b"not json at all": "not JSON lines",
     b'{"type": "play_accepted", "version": 1}': "missing",
     b"": "a frame with no plays",
 }

@@ -86,7 +86,7 @@ def test_crash_before_and_after_the_state_write_replays_identically(
     crash = CrashOnce()
 
     def crash_after_state(report: BatchReport) -> None:
-        crash(report.batch_id, armed=report.frames > 0)
+        crash(report.batch_id, armed=report.plays > 0)
 
     with chart_sink(settings, store_charts=False, on_batch=crash_after_state) as sink:
         with pytest.raises(Exception, match="injected crash"):

@@ -375,3 +375,78 @@ def _read_one_by_one(reader: FrameReader, frames: list[bytes]) -> _Read:
 
 def _empty(reader: FrameReader) -> pa.Table:
     return wire_schema(reader.model).empty_table()
+
+
+EMPTY_PLAYS = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("operation_type", pa.string()),
+        ("event_time_ms", pa.int64()),
+        ("duration_ms", pa.int64()),
+        ("genre", pa.string()),
+    ]
+)
+
+
+# --- on the executors: frames in, engine rows and refusals out ----------------------------------
+# ``mapInArrow`` output: a play has its engine columns and no reason; a refused record has
+# only its reason and where it came from. Only these compact rows travel to the driver.
+EXECUTOR_OUTPUT = pa.schema(
+    [
+        *[(name, EMPTY_PLAYS.field(name).type) for name in ENGINE_READS],
+        ("produced_ms", pa.int64()),
+        ("reject_reason", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+    ]
+)
+EXECUTOR_OUTPUT_DDL = (
+    "user_id string, operation_type string, event_time_ms long, duration_ms long, "
+    "genre string, produced_ms long, reject_reason string, partition int, offset long, "
+    "key binary, value binary"
+)
+
+
+def read_record_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The ``mapInArrow`` function: Kafka records (value, key, partition, offset,
+    produced_ms) to one output row per valid play and one per refused record."""
+    reader = FrameReader()
+    for batch in batches:
+        yield from _output_of(batch, reader)
+
+
+def _output_of(batch: pa.RecordBatch, reader: FrameReader) -> Iterator[pa.RecordBatch]:
+    values = batch.column("value").to_pylist()
+    read = read_frames(values, batch.column("produced_ms").to_numpy(zero_copy_only=False), reader)
+    plays = read.plays
+    rows = plays.num_rows
+    if rows:
+        yield pa.RecordBatch.from_arrays(
+            [
+                *[plays.column(name).combine_chunks() for name in ENGINE_READS],
+                pa.array(read.produced_ms, pa.int64()),
+                pa.nulls(rows, pa.string()),
+                pa.nulls(rows, pa.int32()),
+                pa.nulls(rows, pa.int64()),
+                pa.nulls(rows, pa.binary()),
+                pa.nulls(rows, pa.binary()),
+            ],
+            schema=EXECUTOR_OUTPUT,
+        )
+    if read.refused:
+        where = pa.array([index for index, _ in read.refused], pa.int64())
+        refused = len(read.refused)
+        yield pa.RecordBatch.from_arrays(
+            [
+                *[pa.nulls(refused, EXECUTOR_OUTPUT.field(name).type) for name in ENGINE_READS],
+                pa.nulls(refused, pa.int64()),
+                pa.array([reason for _, reason in read.refused], pa.string()),
+                pc.take(batch.column("partition"), where).cast(pa.int32()),
+                pc.take(batch.column("offset"), where).cast(pa.int64()),
+                pc.take(batch.column("key"), where).cast(pa.binary()),
+                pc.take(batch.column("value"), where).cast(pa.binary()),
+            ],
+            schema=EXECUTOR_OUTPUT,
+        )

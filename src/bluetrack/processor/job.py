@@ -1,9 +1,9 @@
-"""The chart query: Kafka frames -> ``foreachBatch`` -> vectorised parse, checks and engine.
+"""The chart query: Kafka frames -> vectorised parse and checks -> ``foreachBatch`` engine.
 
-Spark reads the frames (each many plays) and their offsets, checkpoints the offsets and runs
-a batch every trigger; the driver-side sink gets each micro-batch as one Arrow table, parses
-and checks its frames with Arrow and steps the vectorised engine once. See docs/processor.md
-for the design and its limits.
+Spark reads the frames (each many plays) and checkpoints their offsets; ``mapInArrow`` on
+the executors checks and parses each batch of frames with Arrow into compact engine rows and
+refusals; the driver-side sink gets each micro-batch as one Arrow table and steps the
+vectorised engine once. See docs/processor.md for the design and its limits.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
 from bluetrack.core.rules import Rules
 from bluetrack.processor.engine import ChartEngine
+from bluetrack.processor.frames import EXECUTOR_OUTPUT_DDL, read_record_batches
 from bluetrack.processor.sink import BatchReport, ChartPublisher, ChartSink
 from bluetrack.processor.spark_session import build_spark_session
 from bluetrack.processor.state_files import EngineStateFiles
@@ -107,10 +108,11 @@ def read_accepted_plays(spark: SparkSession, settings: Settings) -> DataFrame:
 
 
 def parse_plays(records: DataFrame) -> DataFrame:
-    """Kafka records -> what the driver needs: the frame, where it came from, when produced.
+    """Kafka records -> one row per valid play (engine columns) or per refused record.
 
-    No parsing here: each record is a frame of many plays (protocol/frames.py), parsed and
-    checked on the driver with one vectorised call per frame (processor/frames.py). Spark's
+    Each record is a frame of many plays (protocol/frames.py). The executors' Python workers
+    check and parse them, vectorised, with Arrow (``processor/frames.py``), so the parse
+    scales with executors and only compact engine rows travel to the driver; Spark's own
     per-record JSON parse was most of the processor's cost when each play was a record.
     """
     return records.select(
@@ -119,8 +121,7 @@ def parse_plays(records: DataFrame) -> DataFrame:
         F.col("partition"),
         F.col("offset"),
         F.unix_millis(F.col("timestamp")).alias("produced_ms"),
-        F.lit(False).alias("is_tick"),
-    )
+    ).mapInArrow(read_record_batches, EXECUTOR_OUTPUT_DDL)
 
 
 def ticks(spark: SparkSession) -> DataFrame:
@@ -135,7 +136,7 @@ def ticks(spark: SparkSession) -> DataFrame:
 
 
 def chart_input(spark: SparkSession, settings: Settings, *, with_ticks: bool = True) -> DataFrame:
-    plays = parse_plays(read_accepted_plays(spark, settings))
+    plays = parse_plays(read_accepted_plays(spark, settings)).withColumn("is_tick", F.lit(False))
     if not with_ticks:
         return plays
     return plays.unionByName(ticks(spark), allowMissingColumns=True)

@@ -2,8 +2,8 @@
 
 Per batch, in this order (the order is what makes a crash at any point safe):
 
-1. pull the batch to the driver as Arrow (one Spark action: the Kafka read), then parse and
-   check its frames (vectorised; a refused frame becomes a dead letter);
+1. pull the batch to the driver as Arrow (one Spark action: the Kafka read, the frames
+   checked and parsed on the executors; a refused frame comes as a reason, a dead letter);
 2. start from the engine after batch N-1 (in memory, or ``state_{N-1}`` after a restart);
 3. step the engine with every valid play, duplicates included (it deduplicates by event id);
 4. publish the dead letters and the chart (keyed "chart", carrying N) and wait for delivery;
@@ -34,7 +34,7 @@ from pymongo.errors import PyMongoError
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.bus.kafka import publish
 from bluetrack.processor.exceptions import PublishError
-from bluetrack.processor.frames import FrameReader, read_frames
+from bluetrack.processor.frames import ENGINE_READS
 from bluetrack.processor.state_files import EngineStateFiles
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.envelope import utc_now
@@ -61,12 +61,11 @@ class BatchReport:
     """What one batch did; the log line, tests and the benchmark read it."""
 
     batch_id: int
-    frames: int  # Kafka records read, each a frame of plays
     plays: int
     dead_letters: int
     late_dropped: int
     state_rows: int
-    pull_ms: float
+    pull_ms: float  # Spark: Kafka read, frames parsed on the executors, rows to the driver
     engine_ms: float
     publish_ms: float
     state_ms: float
@@ -82,8 +81,7 @@ class BatchReport:
 
     def log_line(self) -> str:
         return (
-            f"batch {self.batch_id}: {self.plays} input rows ({self.frames} frames), "
-            f"{self.plays_per_s:,.0f} rows/s, "
+            f"batch {self.batch_id}: {self.plays} input rows, {self.plays_per_s:,.0f} rows/s, "
             f"{self.batch_ms:,.0f} ms (pull {self.pull_ms:,.0f}, engine {self.engine_ms:,.0f}, "
             f"publish {self.publish_ms:,.0f}, state {self.state_ms:,.0f}), "
             f"{self.state_rows} state rows, {self.late_dropped} late, "
@@ -98,23 +96,19 @@ class SplitBatch:
     plays: pd.DataFrame
     produced_ms: np.ndarray  # Kafka timestamp of each play's frame, for freshness
     rejected: list[dict[str, Any]]
-    frames: int  # Kafka records, ticks excluded
 
 
-def split_batch(table: pa.Table, reader: FrameReader | None = None) -> SplitBatch:
-    """Read every frame of the batch; refused frames become dead letters, ticks nothing."""
+def split_batch(table: pa.Table) -> SplitBatch:
+    """Separate valid plays, refused records and tick rows (which carry no record)."""
     is_tick = pc.fill_null(table.column("is_tick"), False)
     records = table.filter(pc.invert(is_tick))
-    frames = read_frames(
-        records.column("value").to_pylist(),
-        records.column("produced_ms").to_numpy(zero_copy_only=False),
-        reader,
-    )
-    rejected = []
-    if frames.refused:
-        where = records.select(["partition", "offset", "key", "value"]).to_pylist()
-        rejected = [{**where[i], "reject_reason": reason} for i, reason in frames.refused]
-    return SplitBatch(frames.plays.to_pandas(), frames.produced_ms, rejected, records.num_rows)
+    refused_mask = pc.is_valid(records.column("reject_reason"))
+    refused = records.filter(refused_mask)
+    valid = records.filter(pc.invert(refused_mask))
+    plays = valid.select(list(ENGINE_READS)).to_pandas()
+    produced_ms = valid.column("produced_ms").to_numpy(zero_copy_only=False)
+    rejected = refused.select(["partition", "offset", "key", "value", "reject_reason"]).to_pylist()
+    return SplitBatch(plays, produced_ms, rejected)
 
 
 def freshness_histogram(published_at_ms: int, produced_ms: np.ndarray) -> np.ndarray:
@@ -233,7 +227,6 @@ class ChartSink:
 
         report = BatchReport(
             batch_id=batch_id,
-            frames=pulled.frames,
             plays=len(pulled.plays),
             dead_letters=len(pulled.rejected),
             late_dropped=chart.late_dropped,

@@ -52,6 +52,10 @@ def session_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(shuffle_partitions(settings)),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # mapInArrow's input is frames of up to ~1 MB each: bound each Arrow batch by bytes,
+        # not only by its record count (10,000 frames would be gigabytes).
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(16 * 1024 * 1024),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
         "spark.sql.streaming.minBatchesToRetain": "20",
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.ui.showConsoleProgress": "false",  # progress bars would garble the batch log
