@@ -203,6 +203,16 @@ def test_what_account_requests_seal_round_trips_and_only_the_key_owner_reads() -
     assert "alice" not in str(caught.value) and "hunter22" not in str(caught.value)
 
 
+def test_a_sealed_account_does_not_tell_how_long_the_name_is() -> None:
+    key = sealing.public_key_b64(sealing.new_keypair())
+    sizes = {
+        len(sealing.seal_model(key, Registration(username=name, email=f"{name}@example.com",
+                                                 password="hunter22")))
+        for name in ("bob", "alexandra-von-humboldt-2026")
+    }  # fmt: skip
+    assert len(sizes) == 1
+
+
 def test_session_survives_json() -> None:
     session = Session(
         "user_0001",

@@ -26,6 +26,9 @@ from bluetrack.protocol.exceptions import SealedContentError, SealError
 from bluetrack.protocol.plays import PlayEvent
 
 TOKEN_BYTES = 32  # 256-bit session tokens
+# Sealed JSON is padded (with whitespace, which JSON ignores) to a multiple of this, so a
+# box's length does not give away how long the name, e-mail or password inside is.
+PAD_TO = 256
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -68,8 +71,9 @@ def unseal(private_key: PrivateKey, sealed_b64: str) -> bytes:
 
 
 def seal_model(recipient_public_key_b64: str, content: BaseModel) -> str:
-    """``content`` as JSON in a box only the recipient opens."""
-    return seal(recipient_public_key_b64, content.model_dump_json().encode())
+    """``content`` as JSON, padded to a multiple of PAD_TO, in a box only the recipient opens."""
+    body = content.model_dump_json().encode()
+    return seal(recipient_public_key_b64, body + b" " * (-len(body) % PAD_TO))
 
 
 def unseal_model(private_key: PrivateKey, sealed_b64: str, model: type[M]) -> M:
