@@ -4,7 +4,9 @@ Starts a private Kafka + FerretDB (as the test session does), a server in this p
 catalogue of real dataset rows (../shared/data/spotify/spotify_tracks.csv), drives it with the
 real BlueTrackClient, and saves each reply exactly as the server put it on its reply topic
 (pretty-printed). The top_genres charts are not recorded here (that needs the Spark processor):
-they are kept as written, in the processor's message format.
+they are kept as written, in the processor's message format. Register and login replies seal
+the account and the session to the recording client's one-time reply key, which is not kept
+(as no client keeps it): RecordedGateway stands in fixed ids for what they hold.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ in, asking for songs and playing. Afterwards:
 session topics also a well-formed request whose session proof does not open; every fuzzed
 play (no fuzzed play carries a valid MAC from a live session); on the processor's topic a
 record that is not a frame of valid ``AcceptedPlay`` lines (protocol/frames.py), including
-frames that hide one bad line among good ones. Well-formed account requests with impossible
-values (a bad username) are answered with an error reply, not dead-lettered, so the
-generator leaves them out -- see ``test_sealed_junk_...`` for one such case that should be.
+frames that hide one bad line among good ones. Well-formed account requests are left out:
+whether one is dead-lettered depends on what the server checks before it opens the (junk)
+sealed account -- a registration past its client's rate limit, or a login with an unusable
+reply key, gets an error reply only -- so ``test_sealed_junk_...`` sends such requests on
+their own.
 
 ``BLUETRACK_FUZZ_SEED`` replays a run (the seed is printed).
 """
@@ -115,21 +117,11 @@ def _templates() -> dict[Topic, tuple[type[BaseModel], dict[str, Any]]]:
     return {
         Topic.REGISTER_USER: (
             RegisterRequest,
-            {
-                **_envelope("register_user"),
-                "username": "fuzzer",
-                "email": "fuzz@example.com",
-                "sealed_password": _b64(64),
-            },
+            {**_envelope("register_user"), "sealed_registration": _b64(120), "reply_key": _b64(32)},
         ),
         Topic.LOGIN_USER: (
             LoginRequest,
-            {
-                **_envelope("login_user"),
-                "login": "fuzzer",
-                "sealed_password": _b64(64),
-                "reply_key": _b64(32),
-            },
+            {**_envelope("login_user"), "sealed_credentials": _b64(90), "reply_key": _b64(32)},
         ),
         Topic.SESSION_AUTH: (
             SessionAuthRequest,
@@ -587,5 +579,5 @@ def test_sealed_junk_on_register_and_login_is_dead_lettered(
     wait_until(
         lambda: len(_lettered(settings, sent)) >= len(sent.where),
         15,
-        "a dead letter for every request whose sealed password does not open",
+        "a dead letter for every request whose sealed account does not open",
     )

@@ -202,7 +202,7 @@ def test_the_server_client_flows_and_processor_work_over_tls_and_scram(
     client = BlueTrackClient(settings)
     try:
         name = unique("tls")
-        assert client.register(name, f"{name}@example.com", PASSWORD).ok
+        assert client.register(name, f"{name}@example.com", PASSWORD).username == name
         session = client.login(name, PASSWORD)
         assert client.validate(session).ok
         shelves = client.songs(session)

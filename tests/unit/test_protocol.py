@@ -12,11 +12,14 @@ from bluetrack.protocol import (
     BY_REQUEST_TOPIC,
     EXCHANGES,
     TOPIC_SPECS,
+    Credentials,
     DecodeError,
     ErrorCode,
+    Exchange,
     LoginRequest,
     PlayEvent,
-    RegisterRequest,
+    Registration,
+    SealedContentError,
     SealError,
     Topic,
     decode,
@@ -34,8 +37,9 @@ def _login(**overrides: object) -> LoginRequest:
     key = sealing.new_keypair()
     fields: dict[str, object] = {
         "client_id": CLIENT,
-        "login": "alice",
-        "sealed_password": sealing.seal(sealing.public_key_b64(key), b"hunter22"),
+        "sealed_credentials": sealing.seal_model(
+            sealing.public_key_b64(key), Credentials(login="alice", password="hunter22")
+        ),
         "reply_key": sealing.public_key_b64(key),
     }
     fields.update(overrides)
@@ -113,12 +117,12 @@ def test_bad_bytes_raise_decode_error_with_a_code(raw: bytes, code: ErrorCode) -
 
 def test_a_wrong_typed_request_keeps_its_reply_address() -> None:
     body = json.loads(encode(_login()))
-    body["login"] = 42
+    body["reply_key"] = 42
     with pytest.raises(DecodeError) as caught:
         decode(json.dumps(body).encode(), LoginRequest)
     assert caught.value.request_id == body["request_id"]
     assert caught.value.client_id == CLIENT
-    assert "login" in str(caught.value)
+    assert "reply_key" in str(caught.value)
 
 
 def test_a_hostile_reply_address_is_not_echoed() -> None:
@@ -171,8 +175,42 @@ def test_error_reply_keeps_the_correlation() -> None:
     assert reply.type == "register_user_response"
 
 
-def test_register_request_never_carries_a_clear_password() -> None:
-    assert "password" not in RegisterRequest.model_fields
+IDENTITIES = {"username", "email", "login", "password", "user_id", "session_id"}
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES, ids=lambda e: e.request_topic)
+def test_no_request_or_reply_names_an_account_in_the_clear(exchange: Exchange) -> None:
+    """Names, e-mails, passwords and account ids travel only inside sealed boxes.
+
+    (Authenticated requests do carry their ``session_id``: it names no one, and the reply
+    that created it sealed it.)
+    """
+    assert not IDENTITIES & set(exchange.reply_model.model_fields)
+    clear = set(exchange.request_model.model_fields) - {"session_id"}
+    assert not IDENTITIES & clear
+
+
+def test_what_account_requests_seal_round_trips_and_only_the_key_owner_reads() -> None:
+    server = sealing.new_keypair()
+    registration = Registration(username="alice", email="alice@example.com", password="hunter22")
+    box = sealing.seal_model(sealing.public_key_b64(server), registration)
+    assert b"alice" not in box.encode()
+    assert sealing.unseal_model(server, box, Registration) == registration
+    with pytest.raises(SealError):
+        sealing.unseal_model(sealing.new_keypair(), box, Registration)
+    with pytest.raises(SealedContentError) as caught:
+        sealing.unseal_model(server, box, Credentials)
+    assert "alice" not in str(caught.value) and "hunter22" not in str(caught.value)
+
+
+def test_a_sealed_account_does_not_tell_how_long_the_name_is() -> None:
+    key = sealing.public_key_b64(sealing.new_keypair())
+    sizes = {
+        len(sealing.seal_model(key, Registration(username=name, email=f"{name}@example.com",
+                                                 password="hunter22")))
+        for name in ("bob", "alexandra-von-humboldt-2026")
+    }  # fmt: skip
+    assert len(sizes) == 1
 
 
 def test_session_survives_json() -> None:

@@ -13,10 +13,13 @@ from bluetrack.protocol.codec import MAX_REPLY_BYTES, decode, encode
 from bluetrack.protocol.envelope import Reply, Request, new_id
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.messages import (
+    Account,
+    Credentials,
     LoginReply,
     LoginRequest,
     RegisterReply,
     RegisterRequest,
+    Registration,
     SessionAuthReply,
     SessionAuthRequest,
     SessionSecrets,
@@ -35,6 +38,7 @@ from bluetrack.server.testing import (
     auth_proof,
     reply_keypair,
     seal_for,
+    seal_model_for,
     server_under_test,
 )
 
@@ -63,6 +67,16 @@ def call(server: ServerUnderTest, request: Request, reply_type: type[R]) -> R:
     return decode(replies[0].value, reply_type, max_bytes=MAX_REPLY_BYTES)
 
 
+class Registered:
+    """A register reply and the account it sealed to the client's reply key (None if none)."""
+
+    def __init__(self, reply: RegisterReply, account: Account | None) -> None:
+        self.reply = reply
+        self.account = account
+        self.ok = reply.ok
+        self.error = reply.error
+
+
 def register(
     server: ServerUnderTest,
     username: str = "alice",
@@ -70,40 +84,45 @@ def register(
     password: str = PASSWORD,
     client_id: str = CLIENT,
     request_id: str | None = None,
-) -> RegisterReply:
+) -> Registered:
+    private, public = reply_keypair()
     request = RegisterRequest(
         request_id=request_id or new_id(),
         client_id=client_id,
-        username=username,
-        email=email,
-        sealed_password=seal_for(server.keys, password),
+        sealed_registration=seal_model_for(
+            server.keys, Registration(username=username, email=email, password=password)
+        ),
+        reply_key=public,
     )
-    return call(server, request, RegisterReply)
+    reply = call(server, request, RegisterReply)
+    sealed = reply.sealed_account
+    return Registered(reply, sealing.unseal_model(private, sealed, Account) if sealed else None)
 
 
 class LoggedIn:
     def __init__(self, reply: LoginReply, secrets: SessionSecrets) -> None:
-        assert reply.session_id is not None
         self.reply = reply
-        self.session_id = reply.session_id
+        self.secrets = secrets
+        self.session_id = secrets.session_id
         self.token = sealing.b64decode(secrets.token)
         self.play_key = sealing.b64decode(secrets.play_key)
+
+
+def login_request(
+    server: ServerUnderTest, login: str, password: str, client_id: str, reply_key: str
+) -> LoginRequest:
+    return LoginRequest(
+        client_id=client_id,
+        sealed_credentials=seal_model_for(server.keys, Credentials(login=login, password=password)),
+        reply_key=reply_key,
+    )
 
 
 def login_reply(
     server: ServerUnderTest, login: str = "alice", password: str = PASSWORD, client_id: str = CLIENT
 ) -> tuple[LoginReply, str]:
     private, public = reply_keypair()
-    reply = call(
-        server,
-        LoginRequest(
-            client_id=client_id,
-            login=login,
-            sealed_password=seal_for(server.keys, password),
-            reply_key=public,
-        ),
-        LoginReply,
-    )
+    reply = call(server, login_request(server, login, password, client_id, public), LoginReply)
     opened = sealing.unseal(private, reply.sealed_session).decode() if reply.sealed_session else ""
     return reply, opened
 
@@ -151,7 +170,7 @@ def songs_request(server: ServerUnderTest, session_id: str, token: bytes) -> Son
     )
 
 
-def error_code(reply: Reply) -> ErrorCode | None:
+def error_code(reply: Reply | Registered) -> ErrorCode | None:
     return reply.error.code if reply.error else None
 
 
@@ -162,10 +181,10 @@ def test_every_request_topic_has_exactly_one_handler() -> None:
 
 # --- register_user ----------------------------------------------------------------------------
 def test_register_creates_a_user_with_a_base64_bcrypt_hash(server: ServerUnderTest) -> None:
-    reply = register(server)
-    assert reply.ok and reply.username == "alice" and reply.user_id
+    account = register(server).account
+    assert account is not None and account.username == "alice" and account.user_id
     stored = server.users.by_username("alice")
-    assert stored is not None and stored.user_id == reply.user_id
+    assert stored is not None and stored.user_id == account.user_id
     assert sealing.b64decode(stored.password_hash).startswith(b"$2b$04$")
     assert PASSWORD not in stored.password_hash
 
@@ -203,15 +222,55 @@ def test_invalid_registrations_say_which_rule(
     assert not server.users.by_id
 
 
-def test_a_password_not_sealed_to_the_server_key_is_refused(server: ServerUnderTest) -> None:
+def test_an_account_not_sealed_to_the_server_key_is_refused_and_dead_lettered(
+    server: ServerUnderTest,
+) -> None:
     other = server_under_test()
+    registration = Registration(username="alice", email="alice@example.com", password=PASSWORD)
     request = RegisterRequest(
         client_id=CLIENT,
-        username="alice",
-        email="alice@example.com",
-        sealed_password=seal_for(other.keys, PASSWORD),
+        sealed_registration=seal_model_for(other.keys, registration),
+        reply_key=reply_keypair()[1],
     )
-    assert error_code(call(server, request, RegisterReply)) is ErrorCode.DECRYPTION_FAILED
+    records = send(server, request)
+    assert error_code(decode(records[0].value, RegisterReply)) is ErrorCode.DECRYPTION_FAILED
+    assert [r.topic for r in records] == [Topic.REGISTER_USER_RESPONSE, Topic.DEAD_LETTER]
+    assert b"alice" not in b"".join(r.value for r in records)
+    assert not server.users.by_id
+
+
+@pytest.mark.parametrize(
+    "inside", [b"alice:correct horse battery", b'{"login": "alice", "password": "x"}', b""]
+)
+def test_a_box_holding_something_else_is_refused_without_quoting_it(
+    server: ServerUnderTest, inside: bytes
+) -> None:
+    request = RegisterRequest(
+        client_id=CLIENT,
+        sealed_registration=seal_for(server.keys, inside),
+        reply_key=reply_keypair()[1],
+    )
+    records = send(server, request)
+    reply = decode(records[0].value, RegisterReply)
+    assert error_code(reply) is ErrorCode.INVALID_MESSAGE and reply.sealed_account is None
+    assert [r.topic for r in records] == [Topic.REGISTER_USER_RESPONSE, Topic.DEAD_LETTER]
+    assert b"alice" not in b"".join(r.value for r in records)
+
+
+def test_replies_name_nobody_in_the_clear(server: ServerUnderTest) -> None:
+    """The account and session ids come back sealed to the request's reply key only."""
+    registered = register(server)
+    session = login(server)
+    assert registered.account is not None
+    assert session.secrets.user_id == registered.account.user_id
+    assert session.secrets.username == "alice"
+    validated = send(server, session_request(server, session))
+    logged_out = send(server, session_request(server, session, "logout"))
+    replies = [encode(registered.reply), encode(session.reply)] + [
+        r.value for r in validated + logged_out if r.topic != Topic.PLAYS_ACCEPTED
+    ]
+    for clear in ("alice", registered.account.user_id, session.session_id):
+        assert not [r for r in replies if clear.encode() in r], clear
 
 
 def test_registration_spam_is_rate_limited_per_client(server: ServerUnderTest) -> None:
@@ -227,17 +286,18 @@ def test_registration_spam_is_rate_limited_per_client(server: ServerUnderTest) -
 
 
 def test_a_redelivered_registration_succeeds_again(server: ServerUnderTest) -> None:
-    first = register(server, request_id="request-0001")
-    again = register(server, request_id="request-0001")
-    assert again.ok and again.user_id == first.user_id
+    first = register(server, request_id="request-0001").account
+    again = register(server, request_id="request-0001").account
+    assert first is not None and again is not None and again.user_id == first.user_id
 
 
 # --- login_user -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["alice", "ALICE", "alice@example.com", "Alice@EXAMPLE.com"])
 def test_login_by_name_or_email_in_any_case(server: ServerUnderTest, name: str) -> None:
-    user = register(server)
+    user = register(server).account
     session = login(server, name)
-    assert session.reply.user_id == user.user_id
+    assert user is not None and session.secrets.user_id == user.user_id
+    assert session.secrets.username == "alice"
     assert len(session.token) == 32 and len(session.play_key) == 32
     assert session.play_key == sealing.play_key_for(server.keys.master_secret, session.session_id)
     stored = server.sessions.sessions[session.session_id]
@@ -261,7 +321,7 @@ def test_wrong_password_and_unknown_user_look_the_same(
     reply, opened = login_reply(server, name, password)
     assert error_code(reply) is ErrorCode.INVALID_CREDENTIALS
     assert reply.error is not None and reply.error.message == "wrong username, e-mail or password"
-    assert reply.session_id is None and opened == ""
+    assert reply.sealed_session is None and opened == ""
 
 
 def test_failed_logins_are_throttled_with_a_growing_delay(server: ServerUnderTest) -> None:
@@ -308,12 +368,7 @@ def test_unknown_users_are_throttled_like_real_ones(server: ServerUnderTest) -> 
 
 def test_a_bad_reply_key_is_refused_before_any_work(server: ServerUnderTest) -> None:
     register(server)
-    request = LoginRequest(
-        client_id=CLIENT,
-        login="alice",
-        sealed_password=seal_for(server.keys, PASSWORD),
-        reply_key="AAAA",
-    )
+    request = login_request(server, "alice", PASSWORD, CLIENT, "AAAA")
     assert error_code(call(server, request, LoginReply)) is ErrorCode.INVALID_MESSAGE
     assert not server.sessions.sessions
 
@@ -324,7 +379,7 @@ def test_validate_refreshes_the_expiry(server: ServerUnderTest) -> None:
     session = login(server)
     server.clock.advance(3600)
     reply = call(server, session_request(server, session), SessionAuthReply)
-    assert reply.ok and reply.username == "alice" and reply.session_id == session.session_id
+    assert reply.ok and reply.action == "validate"
     ttl = timedelta(seconds=server.ctx.settings.session_ttl_s)
     assert reply.expires_at == server.clock.now() + ttl
     assert server.sessions.sessions[session.session_id].expires_at == server.clock.now() + ttl
@@ -381,9 +436,10 @@ def test_logout_revokes_the_session_and_closes_the_users_play(server: ServerUnde
     assert session.session_id not in server.sessions.sessions
     assert other.session_id in server.sessions.sessions, "only that one session ends"
     plays = [r for r in records if r.topic == Topic.PLAYS_ACCEPTED]
-    assert len(plays) == 1 and plays[0].key == reply.user_id
+    user_id = session.secrets.user_id
+    assert len(plays) == 1 and plays[0].key == user_id
     logout = decode(plays[0].value, AcceptedPlay)
-    assert logout.operation_type == "logout" and logout.user_id == reply.user_id
+    assert logout.operation_type == "logout" and logout.user_id == user_id
     after = call(server, session_request(server, session), SessionAuthReply)
     assert error_code(after) is ErrorCode.INVALID_SESSION
 

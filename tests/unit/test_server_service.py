@@ -51,8 +51,9 @@ def test_garbage_without_an_address_is_only_dead_lettered(
 def test_wrong_types_with_an_address_get_an_error_reply_too(
     service: ServerService, exchange: Exchange
 ) -> None:
-    body = {**ADDRESS, "type": exchange.request_model.model_fields["type"].default, "login": 7}
-    body.update({"username": ["x"], "session_id": 3, "sealed_password": 1, "genres": "many"})
+    body = {**ADDRESS, "type": exchange.request_model.model_fields["type"].default}
+    body.update({"sealed_registration": ["x"], "sealed_credentials": 7, "reply_key": 1})
+    body.update({"session_id": 3, "sealed_auth": 1, "genres": "many"})
     records = service.handle(exchange.request_topic, None, json.dumps(body).encode())
     replies = by_topic(records, exchange.reply_topic)
     assert len(replies) == 1 and replies[0].key == ADDRESS["client_id"]
@@ -64,7 +65,7 @@ def test_wrong_types_with_an_address_get_an_error_reply_too(
 
 
 def test_a_message_of_another_type_is_unknown_type(service: ServerService) -> None:
-    raw = json.dumps({**ADDRESS, "type": "login_user", "login": "x"}).encode()
+    raw = json.dumps({**ADDRESS, "type": "login_user", "reply_key": "x"}).encode()
     records = service.handle(Topic.REGISTER_USER, None, raw)
     reply = decode(by_topic(records, Topic.REGISTER_USER_RESPONSE)[0].value, RegisterReply)
     assert reply.error is not None and reply.error.code is ErrorCode.UNKNOWN_TYPE
@@ -91,9 +92,8 @@ def test_a_crashing_handler_gives_internal_error_without_a_trace() -> None:
 
     service = ServerService(server_under_test().ctx, {**REGISTRY, Topic.REGISTER_USER: explode})
     raw = json.dumps(
-        {**ADDRESS, "type": "register_user", "username": "alice", "email": "a@example.com",
-         "sealed_password": "AAAA"}
-    ).encode()  # fmt: skip
+        {**ADDRESS, "type": "register_user", "sealed_registration": "AAAA", "reply_key": "AAAA"}
+    ).encode()
     records = service.handle(Topic.REGISTER_USER, None, raw)
     reply = decode(records[0].value, RegisterReply)
     assert reply.error is not None and reply.error.code is ErrorCode.INTERNAL_ERROR
@@ -108,9 +108,8 @@ def test_a_store_outage_gives_unavailable_with_a_retry_hint() -> None:
 
     service = ServerService(server_under_test().ctx, {**REGISTRY, Topic.REGISTER_USER: store_down})
     raw = json.dumps(
-        {**ADDRESS, "type": "register_user", "username": "alice", "email": "a@example.com",
-         "sealed_password": "AAAA"}
-    ).encode()  # fmt: skip
+        {**ADDRESS, "type": "register_user", "sealed_registration": "AAAA", "reply_key": "AAAA"}
+    ).encode()
     reply = decode(service.handle(Topic.REGISTER_USER, None, raw)[0].value, RegisterReply)
     assert reply.error is not None and reply.error.code is ErrorCode.UNAVAILABLE
     assert reply.error.retry_after_s and "27017" not in reply.error.message

@@ -1,7 +1,8 @@
 """The client side of the protocol in one object: what the GUI, the simulator and tests use.
 
-It seals every secret before it leaves (passwords and tokens to the server's key), opens the
-session secrets sealed to its ephemeral key, and signs play events with the session's key.
+It seals every secret and every name before it leaves (accounts and tokens to the server's
+key), opens what replies sealed to its ephemeral key (the account, the session and its
+secrets), and signs play events with the session's key.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from bluetrack.protocol import sealing
 from bluetrack.protocol.envelope import Reply, Request, new_id, utc_now
 from bluetrack.protocol.errors import ErrorCode, ErrorInfo
 from bluetrack.protocol.messages import (
+    Account,
     AuthProof,
+    Credentials,
     LoginReply,
     LoginRequest,
     RegisterReply,
     RegisterRequest,
+    Registration,
     SessionAuthReply,
     SessionAuthRequest,
     SessionSecrets,
@@ -78,33 +82,38 @@ class BlueTrackClient:
         return self._seal(proof.model_dump_json().encode())
 
     # --- accounts and sessions -------------------------------------------------------------
-    def register(self, username: str, email: str, password: str) -> RegisterReply:
+    def register(self, username: str, email: str, password: str) -> Account:
+        """The new account (its id and name), opened from the reply only we can read."""
+        reply_key = PrivateKey.generate()
         request = RegisterRequest(
             client_id=self.client_id,
-            username=username,
-            email=email,
-            sealed_password=self._seal(password.encode()),
+            sealed_registration=sealing.seal_model(
+                self.server_key(), Registration(username=username, email=email, password=password)
+            ),
+            reply_key=sealing.public_key_b64(reply_key),
         )
-        return self._call(request, RegisterReply)
+        reply = self._call(request, RegisterReply)
+        if reply.sealed_account is None:
+            raise RequestFailed(_unknown_error("the register reply carried no account"))
+        return sealing.unseal_model(reply_key, reply.sealed_account, Account)
 
     def login(self, login: str, password: str) -> Session:
         reply_key = PrivateKey.generate()
         request = LoginRequest(
             client_id=self.client_id,
-            login=login,
-            sealed_password=self._seal(password.encode()),
+            sealed_credentials=sealing.seal_model(
+                self.server_key(), Credentials(login=login, password=password)
+            ),
             reply_key=sealing.public_key_b64(reply_key),
         )
         reply = self._call(request, LoginReply)
-        if reply.sealed_session is None or reply.session_id is None or reply.user_id is None:
+        if reply.sealed_session is None:
             raise RequestFailed(_unknown_error("the login reply carried no session"))
-        secrets = SessionSecrets.model_validate_json(
-            sealing.unseal(reply_key, reply.sealed_session)
-        )
+        secrets = sealing.unseal_model(reply_key, reply.sealed_session, SessionSecrets)
         return Session(
-            user_id=reply.user_id,
-            username=reply.username or login,
-            session_id=reply.session_id,
+            user_id=secrets.user_id,
+            username=secrets.username,
+            session_id=secrets.session_id,
             token=sealing.b64decode(secrets.token),
             play_key=sealing.b64decode(secrets.play_key),
             expires_at=reply.expires_at or utc_now(),

@@ -21,7 +21,7 @@ from bluetrack.client.views.main_window import MainWindow
 from bluetrack.client.workers import ChartRunner, RequestRunner
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.errors import ErrorCode
-from bluetrack.protocol.messages import RegisterReply, Shelf, TrackSummary
+from bluetrack.protocol.messages import Account, Shelf, TrackSummary
 from bluetrack.protocol.plays import PlayEvent
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _play_call(session: SessionHandle, intent: PlayIntent) -> Callable[[Gateway]
 
 
 class ClientController(QObject):
-    registered = Signal(object)  # RegisterReply
+    registered = Signal(object)  # Account
     logged_in = Signal(object)  # SessionHandle
     logged_out = Signal()
     shelves_loaded = Signal(list)  # list[Shelf]
@@ -161,9 +161,9 @@ class ClientController(QObject):
             self._register_failed,
         )
 
-    def _registered(self, reply: RegisterReply) -> None:
+    def _registered(self, account: Account) -> None:
         page = self.window.register_page
-        name = reply.username or page.username.text
+        name = account.username
         page.reset()
         login = self.window.login_page
         login.reset()
@@ -171,7 +171,7 @@ class ClientController(QObject):
         login.show_notice(self.tr("Account created. Log in to start listening."))
         self.window.show_page(login)
         login.password.edit.setFocus()
-        self.registered.emit(reply)
+        self.registered.emit(account)
 
     def _register_failed(self, error: GatewayError) -> None:
         page = self.window.register_page

@@ -27,7 +27,7 @@ from bluetrack.bus.session import Session
 from bluetrack.client.exceptions import FailureKind, GatewayError
 from bluetrack.config import Settings
 from bluetrack.protocol.charts import ChartMessage
-from bluetrack.protocol.messages import RegisterReply, SessionAuthReply, Shelf, TrackSummary
+from bluetrack.protocol.messages import Account, SessionAuthReply, Shelf, TrackSummary
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.protocol.topics import Topic
 
@@ -64,7 +64,7 @@ class ChartSource(Protocol):
 class Gateway(Protocol):
     """Blocking calls; each raises GatewayError instead of hanging past the request timeout."""
 
-    def register(self, username: str, email: str, password: str) -> RegisterReply: ...
+    def register(self, username: str, email: str, password: str) -> Account: ...
 
     def login(self, login: str, password: str) -> SessionHandle: ...
 
@@ -129,7 +129,7 @@ class BusGateway:
             self._client = BlueTrackClient(self._settings)
         return self._client
 
-    def register(self, username: str, email: str, password: str) -> RegisterReply:
+    def register(self, username: str, email: str, password: str) -> Account:
         return self._call(lambda c: c.register(username, email, password))
 
     def login(self, login: str, password: str) -> SessionHandle:

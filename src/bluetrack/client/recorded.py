@@ -23,6 +23,7 @@ from bluetrack.protocol import codec
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.envelope import Reply
 from bluetrack.protocol.messages import (
+    Account,
     LoginReply,
     RegisterReply,
     SessionAuthReply,
@@ -33,6 +34,12 @@ from bluetrack.protocol.messages import (
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.protocol.registry import BY_REPLY_TOPIC
 from bluetrack.protocol.topics import Topic
+
+# Replies seal the account and the session ids to the ephemeral key of the client that
+# recorded them, a key thrown away like every client's: a replay cannot open them, so it
+# stands in these ids (what the GUI shows is the name it was given, as with a real server).
+RECORDED_USER_ID = "recorded-user"
+RECORDED_SESSION_ID = "recorded-session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,19 +154,18 @@ class RecordedGateway:
             raise failure
 
     # --- the Gateway calls ----------------------------------------------------------------------
-    def register(self, username: str, email: str, password: str) -> RegisterReply:
+    def register(self, username: str, email: str, password: str) -> Account:
         self._enter("register")
         reply = self.recording.reply("register_user_response.ok")
-        assert isinstance(reply, RegisterReply)
-        return reply.model_copy(update={"username": username})
+        assert isinstance(reply, RegisterReply) and reply.sealed_account
+        return Account(user_id=RECORDED_USER_ID, username=username)
 
     def login(self, login: str, password: str) -> SessionHandle:
         self._enter("login")
         reply = self.recording.reply("login_user_response.ok")
-        assert isinstance(reply, LoginReply)
-        assert reply.user_id and reply.session_id and reply.expires_at
-        username = login if "@" not in login else (reply.username or login)
-        return RecordedSession(reply.user_id, username, reply.session_id, reply.expires_at)
+        assert isinstance(reply, LoginReply) and reply.sealed_session and reply.expires_at
+        username = login.partition("@")[0]  # the recording's account, named as typed
+        return RecordedSession(RECORDED_USER_ID, username, RECORDED_SESSION_ID, reply.expires_at)
 
     def validate(self, session: SessionHandle) -> SessionAuthReply:
         self._enter("validate")

@@ -37,3 +37,9 @@ class DecodeError(ProtocolError):
 
 class SealError(ProtocolError):
     code = ErrorCode.DECRYPTION_FAILED
+
+
+class SealedContentError(ProtocolError):
+    """A sealed box that opened to something other than the message it should hold."""
+
+    code = ErrorCode.INVALID_MESSAGE

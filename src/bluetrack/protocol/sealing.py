@@ -1,8 +1,10 @@
 """Sealed boxes and session proofs.
 
-* Passwords and session tokens are sealed to the server's Curve25519 public key
-  (libsodium sealed boxes: anonymous sender, only the key owner can open).
-* A new session's secrets are sealed to the ephemeral key the client sent with its login.
+* Account requests (username, e-mail or login name, password) and session tokens are sealed
+  to the server's Curve25519 public key (libsodium sealed boxes: anonymous sender, only the
+  key owner can open).
+* Replies that name an account, and a new session's secrets, are sealed to the ephemeral
+  key the client sent with its request.
 * Play events carry an HMAC-SHA256 over their canonical JSON with a per-session ``play_key``;
   the server derives that key from its master secret and the session id, so it stores none.
 """
@@ -14,14 +16,20 @@ import hashlib
 import hmac
 import json
 import secrets
+from typing import TypeVar
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from pydantic import BaseModel, ValidationError
 
-from bluetrack.protocol.exceptions import SealError
+from bluetrack.protocol.exceptions import SealedContentError, SealError
 from bluetrack.protocol.plays import PlayEvent
 
 TOKEN_BYTES = 32  # 256-bit session tokens
+# Sealed JSON is padded (with whitespace, which JSON ignores) to a multiple of this, so a
+# box's length does not give away how long the name, e-mail or password inside is.
+PAD_TO = 256
+M = TypeVar("M", bound=BaseModel)
 
 
 def b64encode(data: bytes) -> str:
@@ -60,6 +68,26 @@ def unseal(private_key: PrivateKey, sealed_b64: str) -> bytes:
         return SealedBox(private_key).decrypt(b64decode(sealed_b64))
     except (CryptoError, ValueError, TypeError) as exc:
         raise SealError("sealed box could not be opened") from exc
+
+
+def seal_model(recipient_public_key_b64: str, content: BaseModel) -> str:
+    """``content`` as JSON, padded to a multiple of PAD_TO, in a box only the recipient opens."""
+    body = content.model_dump_json().encode()
+    return seal(recipient_public_key_b64, body + b" " * (-len(body) % PAD_TO))
+
+
+def unseal_model(private_key: PrivateKey, sealed_b64: str, model: type[M]) -> M:
+    """What the box holds, as ``model``.
+
+    SealError (DECRYPTION_FAILED) if the box does not open; SealedContentError
+    (INVALID_MESSAGE) if it opens to something else. Neither message quotes the content:
+    it may hold a name or a password, and refusals end up in replies and dead letters.
+    """
+    opened = unseal(private_key, sealed_b64)
+    try:
+        return model.model_validate_json(opened)
+    except ValidationError as exc:
+        raise SealedContentError(f"the sealed box does not hold a valid {model.__name__}") from exc
 
 
 def new_token() -> bytes:

@@ -11,19 +11,23 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bluetrack.core import validation
 from bluetrack.protocol import sealing
 from bluetrack.protocol.codec import MAX_REPLY_BYTES, encode
 from bluetrack.protocol.envelope import Reply, new_id
 from bluetrack.protocol.errors import ErrorCode
-from bluetrack.protocol.exceptions import SealError
+from bluetrack.protocol.exceptions import SealedContentError, SealError
 from bluetrack.protocol.messages import (
+    Account,
+    Credentials,
     LoginReply,
     LoginRequest,
     RegisterReply,
     RegisterRequest,
+    Registration,
+    Sealed,
     SessionAuthReply,
     SessionAuthRequest,
     SessionSecrets,
@@ -41,6 +45,7 @@ from bluetrack.store.sessions import SessionRecord
 from bluetrack.store.users import AccountTaken, UserRecord
 
 Handler = Callable[[ServerContext, Any], Reply | Outcome]
+S = TypeVar("S", bound=Sealed)
 
 _TAKEN = {"username": ErrorCode.USERNAME_TAKEN, "email": ErrorCode.EMAIL_TAKEN}
 _INVALID_CREDENTIALS = "wrong username, e-mail or password"
@@ -55,25 +60,25 @@ def register_user(ctx: ServerContext, request: RegisterRequest) -> RegisterReply
             f"too many registrations from this client: try again in {math.ceil(wait)} s",
             retry_after_s=wait,
         )
-    email = validation.normalize_email(request.email)
+    _check_reply_key(request.reply_key)
+    wanted = _open(ctx, request.sealed_registration, Registration)
+    email = validation.normalize_email(wanted.email)
     for violation in (
-        validation.check_username(request.username),
+        validation.check_username(wanted.username),
         validation.check_email(email),
+        validation.check_password(wanted.password),
     ):
         if violation is not None:
             raise Rejected(violation.code, violation.message)
-    password = _open_password(ctx, request.sealed_password)
-    if (violation := validation.check_password(password)) is not None:
-        raise Rejected(violation.code, violation.message)
 
     # Checked before hashing so a taken name costs no bcrypt; the unique indexes decide races.
-    if (earlier := _registered_by(ctx, request)) is not None:
+    if (earlier := _registered_by(ctx, request, wanted)) is not None:
         return _registered(request, earlier)
     user = UserRecord(
         user_id=new_id(),
-        username=request.username,
+        username=wanted.username,
         email=email,
-        password_hash=ctx.passwords.hash(password),
+        password_hash=ctx.passwords.hash(wanted.password),
         created_at=ctx.now(),
         created_by_request=request.request_id,
     )
@@ -84,50 +89,60 @@ def register_user(ctx: ServerContext, request: RegisterRequest) -> RegisterReply
     return _registered(request, user)
 
 
-def _registered_by(ctx: ServerContext, request: RegisterRequest) -> UserRecord | None:
+def _registered_by(
+    ctx: ServerContext, request: RegisterRequest, wanted: Registration
+) -> UserRecord | None:
     """The account this very request created before (a redelivery), else None.
 
     Raises Rejected if the name or e-mail belongs to someone else.
     """
-    by_name = ctx.users.by_username(request.username)
+    by_name = ctx.users.by_username(wanted.username)
     if by_name is not None:
         if by_name.created_by_request == request.request_id:
             return by_name
         raise Rejected(ErrorCode.USERNAME_TAKEN, "that username is already registered")
-    if ctx.users.by_email(request.email) is not None:
+    if ctx.users.by_email(wanted.email) is not None:
         raise Rejected(ErrorCode.EMAIL_TAKEN, "that e-mail address is already registered")
     return None
 
 
 def _registered(request: RegisterRequest, user: UserRecord) -> RegisterReply:
+    account = Account(user_id=user.user_id, username=user.username)
     return RegisterReply(
         request_id=request.request_id,
         client_id=request.client_id,
         ok=True,
-        user_id=user.user_id,
-        username=user.username,
+        sealed_account=sealing.seal_model(request.reply_key, account),
     )
 
 
-def _open_password(ctx: ServerContext, sealed: str) -> str:
+def _open(ctx: ServerContext, sealed: str, model: type[S]) -> S:
+    """The account part of a request, opened with the server's key.
+
+    A box that does not open, or holds something else, looks like tampering (or a stale
+    server key): the client gets the reason and operators a dead letter, as for a session
+    proof. Neither message quotes what was inside.
+    """
     try:
-        return sealing.unseal(ctx.keys.private_key, sealed).decode("utf-8")
-    except (SealError, UnicodeDecodeError) as exc:
+        return sealing.unseal_model(ctx.keys.private_key, sealed, model)
+    except SealError as exc:
         raise Rejected(
             ErrorCode.DECRYPTION_FAILED,
-            "the password does not open with the server's key: fetch the key again",
-            dead_letter=True,  # like a session proof that does not open: operators see it
+            "the sealed account does not open with the server's key: fetch the key again",
+            dead_letter=True,
         ) from exc
+    except SealedContentError as exc:
+        raise Rejected(exc.code, str(exc), dead_letter=True) from exc
 
 
 # --- login_user -------------------------------------------------------------------------------
 def login_user(ctx: ServerContext, request: LoginRequest) -> LoginReply:
     _check_reply_key(request.reply_key)
-    password = _open_password(ctx, request.sealed_password)
-    user = _find_user(ctx, request.login)
+    credentials = _open(ctx, request.sealed_credentials, Credentials)
+    user = _find_user(ctx, credentials.login)
     # Unknown logins are throttled under their own name, exactly like real accounts, so the
     # throttle does not reveal which accounts exist either.
-    account = f"user:{user.user_id}" if user else f"login:{_login_key(request.login)}"
+    account = f"user:{user.user_id}" if user else f"login:{_login_key(credentials.login)}"
     client = f"client:{request.client_id}"
     wait = ctx.login_failures.attempt(account, client)
     if wait > 0:
@@ -137,11 +152,15 @@ def login_user(ctx: ServerContext, request: LoginRequest) -> LoginReply:
             retry_after_s=wait,
         )
     # An unknown user is checked against a dummy hash: the same bcrypt cost as a real one.
+    password = credentials.password
     if not ctx.passwords.verify(password, user.password_hash if user else None) or user is None:
         raise Rejected(ErrorCode.INVALID_CREDENTIALS, _INVALID_CREDENTIALS)
     ctx.login_failures.succeeded(clear=account, forgive=client)
     session, token = _open_session(ctx, user)
     secrets = SessionSecrets(
+        user_id=user.user_id,
+        username=user.username,
+        session_id=session.session_id,
         token=sealing.b64encode(token),
         play_key=sealing.b64encode(
             sealing.play_key_for(ctx.keys.master_secret, session.session_id)
@@ -151,16 +170,13 @@ def login_user(ctx: ServerContext, request: LoginRequest) -> LoginReply:
         request_id=request.request_id,
         client_id=request.client_id,
         ok=True,
-        user_id=user.user_id,
-        username=user.username,
-        session_id=session.session_id,
         expires_at=session.expires_at,
-        sealed_session=sealing.seal(request.reply_key, secrets.model_dump_json().encode()),
+        sealed_session=sealing.seal_model(request.reply_key, secrets),
     )
 
 
 def _check_reply_key(reply_key: str) -> None:
-    """Refuse a useless reply key before spending a bcrypt and a session on it."""
+    """Refuse a useless reply key before spending a bcrypt (or an account, or a session)."""
     try:
         valid = len(sealing.b64decode(reply_key)) == 32
     except SealError:
@@ -208,7 +224,7 @@ def session_auth(ctx: ServerContext, request: SessionAuthRequest) -> SessionAuth
         ctx.session_cache.invalidate(session.session_id)
         raise Rejected(ErrorCode.INVALID_SESSION, "no such session: please log in again")
     ctx.session_cache.extended(session.session_id, expires_at)
-    return _session_reply(request, session, expires_at)
+    return _session_reply(request, expires_at)
 
 
 def _logout(ctx: ServerContext, request: SessionAuthRequest, session: LiveSession) -> Outcome:
@@ -229,22 +245,18 @@ def _logout(ctx: ServerContext, request: SessionAuthRequest, session: LiveSessio
         accepted_at=now,
     )
     return Outcome(
-        _session_reply(request, session, now),
+        _session_reply(request, now),
         (Outgoing(Topic.PLAYS_ACCEPTED, session.user_id, encode(logout)),),
     )
 
 
-def _session_reply(
-    request: SessionAuthRequest, session: LiveSession, expires_at: datetime
-) -> SessionAuthReply:
+def _session_reply(request: SessionAuthRequest, expires_at: datetime) -> SessionAuthReply:
+    """Names nobody: the client knows whose session it is, a reader must not learn it."""
     return SessionAuthReply(
         request_id=request.request_id,
         client_id=request.client_id,
         ok=True,
         action=request.action,
-        user_id=session.user_id,
-        username=session.username,
-        session_id=session.session_id,
         expires_at=expires_at,
     )
 

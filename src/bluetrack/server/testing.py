@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from nacl.public import PrivateKey
+from pydantic import BaseModel
 
 from bluetrack.bus.memory import FakeMessage
 from bluetrack.config import Settings
@@ -118,6 +119,10 @@ def server_under_test(
 def seal_for(keys: ServerKeys, plaintext: str | bytes) -> str:
     data = plaintext.encode() if isinstance(plaintext, str) else plaintext
     return sealing.seal(keys.public_key_b64, data)
+
+
+def seal_model_for(keys: ServerKeys, content: BaseModel) -> str:
+    return sealing.seal_model(keys.public_key_b64, content)
 
 
 def auth_proof(
