@@ -60,6 +60,7 @@ BCRYPT_COST = 4
 SAMPLE_S = 1.0
 MIB = 1024 * 1024
 READY_TIMEOUT_S = 180.0
+SPARK_DRIVER_CLASS = "org.apache.spark.deploy.SparkSubmit"
 REAL_CSV = PROJECT_ROOT.parent / "shared" / "data" / "spotify" / "spotify_tracks.csv"
 
 
@@ -102,11 +103,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def command_name(pid: int) -> str:
+def command_line(pid: int) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
-        return ""
+        return []
 
 
 # --- the components ----------------------------------------------------------------------------
@@ -153,11 +154,14 @@ def part_component(settings: Settings, part: str, name: str) -> Component:
 
 
 def spark_jvm(settings: Settings, driver: Component) -> Component:
-    """The JVM the processor's Python driver starts (py4j gateway), once it is there."""
+    """The JVM the processor's Python driver starts (py4j gateway), once it is there.
+
+    Not any ``java`` below the driver: spark-submit first runs a short-lived one
+    (``launcher.Main``) that only builds the command line of the real one."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         driver.sample()  # fails at once if the driver died while starting Spark
-        java = [pid for pid in descendants(driver.pid) if command_name(pid) == "java"]
+        java = [pid for pid in descendants(driver.pid) if SPARK_DRIVER_CLASS in command_line(pid)]
         if java:
             return Component("processor_spark_jvm", java[0], driver.log)
         time.sleep(1.0)
