@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,12 @@ SAMPLE_S = 1.0
 MIB = 1024 * 1024
 READY_TIMEOUT_S = 180.0
 SPARK_DRIVER_CLASS = "org.apache.spark.deploy.SparkSubmit"
+# The simulator's progress line (simulate.progress.summary_line), read back from its log.
+PROGRESS = re.compile(
+    r"(?P<seconds>\d+)s\s+listeners (?P<joined>\d+)/\d+ joined, (?P<done>\d+) done"
+    r"(?:, (?P<failed>\d+) failed)?.*?sent (?P<sent>\d+) .*?accepted (?P<accepted>\d+) "
+    r".*?rejected (?P<rejected>\d+)"
+)
 REAL_CSV = PROJECT_ROOT.parent / "shared" / "data" / "spotify" / "spotify_tracks.csv"
 
 
@@ -255,14 +262,36 @@ def simulation_argv() -> list[str]:
     ]
 
 
+def simulator_progress(log: Path) -> dict[str, int]:
+    """The simulator's latest progress line (``progress.summary_line``), as numbers."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    found = [m for line in lines if (m := PROGRESS.search(line))]
+    if not found:
+        raise RuntimeError(f"no progress line from the simulator:\n{last_lines(log)}")
+    return {key: int(value or 0) for key, value in found[-1].groupdict().items()}
+
+
+def wait_until_simulating(simulation: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the simulator's first progress line: its imports and checks are not load, and
+    the sampling window should match the run's own clock."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while simulation.poll() is None and time.monotonic() < deadline:
+        if log.exists() and PROGRESS.search(log.read_text(errors="replace")):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the simulator did not start:\n{last_lines(log)}")
+
+
 def sample_run(
-    settings: Settings, components: list[Component], simulation: subprocess.Popen[bytes]
-) -> list[tuple[float, int]]:
-    """Sample every component once a second for SECONDS; (time, accepted so far) each time."""
+    settings: Settings, components: list[Component], simulation: subprocess.Popen[bytes], log: Path
+) -> tuple[list[tuple[float, int]], dict[str, int]]:
+    """Sample every component once a second for SECONDS: (time, accepted so far) each time,
+    and the simulator's progress when the steady half began (had everyone joined?)."""
     consumer = make_consumer(settings, "bench-memory-offsets")
     topic = consumer.list_topics(Topic.PLAYS_ACCEPTED, timeout=30).topics[Topic.PLAYS_ACCEPTED]
     partitions = [TopicPartition(Topic.PLAYS_ACCEPTED, p) for p in topic.partitions]
     accepted: list[tuple[float, int]] = []
+    at_half: dict[str, int] = {}
     began = time.monotonic()
     try:
         while (now := time.monotonic()) - began < SECONDS:
@@ -271,13 +300,17 @@ def sample_run(
             for component in components:
                 component.sample()
             accepted.append((now, accepted_so_far(consumer, partitions)))
+            if not at_half and now - began >= SECONDS / 2:
+                at_half = simulator_progress(log)
             time.sleep(max(0.0, began + len(accepted) * SAMPLE_S - time.monotonic()))
     finally:
         consumer.close()
-    return accepted
+    return accepted, at_half
 
 
-def load_figures(accepted: list[tuple[float, int]], summary: str) -> dict[str, Any]:
+def load_figures(
+    accepted: list[tuple[float, int]], at_half: dict[str, int], final: dict[str, int]
+) -> dict[str, Any]:
     steady = accepted[len(accepted) // 2 :]
     (t0, n0), (t1, n1) = steady[0], steady[-1]
     return {
@@ -288,7 +321,8 @@ def load_figures(accepted: list[tuple[float, int]], summary: str) -> dict[str, A
         "samples": len(accepted),
         "accepted_plays": accepted[-1][1],
         "accepted_per_s_steady": round((n1 - n0) / max(t1 - t0, 1e-3), 1),
-        "simulator_summary": summary,
+        "simulator_at_steady_start": at_half,
+        "simulator_final": final,
     }
 
 
@@ -349,17 +383,18 @@ def run() -> dict[str, Any]:
         simulation = stack.enter_context(child(simulation_argv(), env, sim_log))
         client_component = Component("client", client.pid, home / "client.log")
         components.append(client_component)
-        accepted = sample_run(settings, components, simulation)
+        wait_until_simulating(simulation, sim_log)
+        accepted, at_half = sample_run(settings, components, simulation, sim_log)
         if simulation.wait(120) != 0:  # the listeners stop their plays and log out first
             raise RuntimeError(f"the simulator failed:\n{last_lines(sim_log)}")
-        summary = last_lines(sim_log, 1)
+        final = simulator_progress(sim_log)
         for component in components:
             component.sample()  # all still alive after the load, or the run fails here
         client_component.name, charts = client_state(notes)
     return {
         "bench": "memory",
         "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
-        "load": load_figures(accepted, summary),
+        "load": load_figures(accepted, at_half, final),
         "catalogue": catalogue,
         "client_charts_shown": charts,
         **{c.name: c.figures() for c in components},
