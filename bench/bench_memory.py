@@ -130,13 +130,17 @@ class Component:
     hwm: int = 0
 
     def sample(self) -> None:
+        rss, self.hwm = self.memory()
+        self.rss.append(rss)
+
+    def memory(self) -> tuple[int, int]:
+        """(VmRSS, VmHWM) now; ComponentDied, with the tail of its log, if it has ended."""
         try:
-            rss, self.hwm = memory_bytes(self.pid)
+            return memory_bytes(self.pid)
         except ComponentDied as exc:
             raise ComponentDied(
                 f"{self.name} died during the run ({exc}); {self.log}:\n{last_lines(self.log)}"
             ) from None
-        self.rss.append(rss)
 
     def figures(self) -> dict[str, Any]:
         steady = self.rss[len(self.rss) // 2 :]
@@ -396,7 +400,7 @@ def run() -> dict[str, Any]:
             raise RuntimeError(f"the simulator failed:\n{last_lines(sim_log)}")
         final = simulator_progress(sim_log)
         for component in components:
-            component.sample()  # all still alive after the load, or the run fails here
+            component.memory()  # all still alive after the load, or the run fails here
         client_component.name, charts = client_state(notes)
     return {
         "bench": "memory",
