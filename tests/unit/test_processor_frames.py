@@ -251,3 +251,30 @@ def test_pydantic_refuses_every_case_the_reader_refuses_by_rule() -> None:
 
 def test_the_reader_gives_arrow_tables() -> None:
     assert isinstance(READER.read(line()), pa.Table)
+
+
+def test_an_executor_packs_valid_plays_into_one_row_and_reports_each_refusal() -> None:
+    from bluetrack.processor.frames import read_record_batches, unpack
+
+    kafka = pa.RecordBatch.from_pydict(
+        {
+            "value": pa.array([b"\n".join([line(), line()]), b"{bad}", None], pa.binary()),
+            "key": pa.array([None, b"k", None], pa.binary()),
+            "partition": pa.array([0, 1, 2], pa.int32()),
+            "offset": pa.array([5, 6, 7], pa.int64()),
+            "produced_ms": pa.array([10, 20, 30], pa.int64()),
+        }
+    )
+    (out,) = list(read_record_batches(iter([kafka])))
+    assert out.num_rows == 3  # one packed row, two refusals
+    assert out.column("offset").to_pylist() == [None, 6, 7]
+    assert out.column("key").to_pylist() == [None, b"k", None]
+    assert out.column("value").to_pylist() == [None, b"{bad}", None]
+    reasons = out.column("reject_reason").to_pylist()
+    assert reasons[0] is None and "not JSON lines" in reasons[1] and reasons[2] == "empty message"
+    plays = unpack([out.column("plays")[0].as_py()])
+    assert plays.column("produced_ms").to_pylist() == [10, 10]
+    assert (
+        plays.select(list(ENGINE_READS)).to_pylist()
+        == [READER.read(line()).select(list(ENGINE_READS)).to_pylist()[0]] * 2
+    )

@@ -3,7 +3,8 @@
 Per batch, in this order (the order is what makes a crash at any point safe):
 
 1. pull the batch to the driver as Arrow (one Spark action: the Kafka read, the frames
-   checked and parsed on the executors; a refused frame comes as a reason, a dead letter);
+   checked and parsed on the executors into packed plays; a refused frame comes as a
+   reason, a dead letter), and unpack the plays;
 2. start from the engine after batch N-1 (in memory, or ``state_{N-1}`` after a restart);
 3. step the engine with every valid play, duplicates included (it deduplicates by event id);
 4. publish the dead letters and the chart (keyed "chart", carrying N) and wait for delivery;
@@ -34,7 +35,7 @@ from pymongo.errors import PyMongoError
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.bus.kafka import publish
 from bluetrack.processor.exceptions import PublishError
-from bluetrack.processor.frames import ENGINE_READS
+from bluetrack.processor.frames import ENGINE_READS, unpack
 from bluetrack.processor.state_files import EngineStateFiles
 from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.envelope import utc_now
@@ -99,16 +100,18 @@ class SplitBatch:
 
 
 def split_batch(table: pa.Table) -> SplitBatch:
-    """Separate valid plays, refused records and tick rows (which carry no record)."""
+    """Separate packed plays, refused records and tick rows (which carry no record)."""
     is_tick = pc.fill_null(table.column("is_tick"), False)
     records = table.filter(pc.invert(is_tick))
-    refused_mask = pc.is_valid(records.column("reject_reason"))
-    refused = records.filter(refused_mask)
-    valid = records.filter(pc.invert(refused_mask))
-    plays = valid.select(list(ENGINE_READS)).to_pandas()
-    produced_ms = valid.column("produced_ms").to_numpy(zero_copy_only=False)
+    packed = records.filter(pc.is_valid(records.column("plays")))
+    plays = unpack(packed.column("plays").to_pylist())
+    refused = records.filter(pc.is_valid(records.column("reject_reason")))
     rejected = refused.select(["partition", "offset", "key", "value", "reject_reason"]).to_pylist()
-    return SplitBatch(plays, produced_ms, rejected)
+    return SplitBatch(
+        plays.select(list(ENGINE_READS)).to_pandas(),
+        plays.column("produced_ms").to_numpy(zero_copy_only=False),
+        rejected,
+    )
 
 
 def freshness_histogram(published_at_ms: int, produced_ms: np.ndarray) -> np.ndarray:
