@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 
 from bluetrack.bus.memory import FakeMessage
 from bluetrack.core.validation import TimeRules
@@ -266,6 +267,7 @@ class FakeProducer:
     """Records what was produced; ``fail`` makes every delivery report an error."""
 
     fail: bool = False
+    fatal: bool = False
     produced: list[dict[str, Any]] = field(default_factory=list)
     metadata_reads: int = 0
     _reports: list[Any] = field(default_factory=list)
@@ -277,9 +279,14 @@ class FakeProducer:
     def flush(self, timeout: float = 0) -> int:
         for report in self._reports:
             if report is not None:
-                report("broker down" if self.fail else None, None)
+                report(self._error(), None)
         self._reports.clear()
         return 0
+
+    def _error(self) -> KafkaError | None:
+        if self.fatal:
+            return KafkaError(KafkaError._FATAL, "fatal idempotent producer error", fatal=True)
+        return KafkaError(KafkaError._MSG_TIMED_OUT) if self.fail else None
 
     def list_topics(self, topic: str, timeout: float = 0) -> Any:
         self.metadata_reads += 1
@@ -299,13 +306,16 @@ class FakeConsumer:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
 
 
-def loop_for(world: World, producer: FakeProducer, consumer: FakeConsumer) -> PlaysLoop:
+def loop_for(
+    world: World, producer: FakeProducer, consumer: FakeConsumer, **options: Any
+) -> PlaysLoop:
     return PlaysLoop(
         world.verifier,
         consumer,  # type: ignore[arg-type]
         producer,  # type: ignore[arg-type]
         HistoryWriter(InMemoryHistory()),
         stop=threading.Event(),
+        **options,
     )
 
 
@@ -347,3 +357,21 @@ def test_an_undelivered_batch_is_not_committed_but_rewound_and_verified_again() 
     assert loop.accepted == 10, "the replay guard forgot the failed batch's ids"
     assert consumer.commits == [[(Topic.SONGS_TRACKER, 1, 51)]]
     assert producer.metadata_reads == 2, "the partition count is read again after a failure"
+
+
+def test_a_producer_that_failed_for_good_is_replaced_and_the_batch_goes_through_the_new_one() -> (
+    None
+):
+    world, broken, consumer = World(), FakeProducer(fatal=True), FakeConsumer()
+    fresh: list[FakeProducer] = []
+    loop = loop_for(
+        world, broken, consumer, new_producer=lambda: fresh.append(FakeProducer()) or fresh[-1]
+    )
+    loop._stop.set()
+    batch = consumed(world, 10)
+    loop._process(batch)
+    assert consumer.commits == [] and loop.producers_replaced == 1
+    loop._process(batch)
+    assert loop.accepted == 10 and consumer.commits == [[(Topic.SONGS_TRACKER, 1, 51)]]
+    [new] = fresh
+    assert {r["topic"] for r in new.produced} == {Topic.PLAYS_ACCEPTED, Topic.DEAD_LETTER}

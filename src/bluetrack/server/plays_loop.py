@@ -6,6 +6,11 @@ batch is verified, produced (accepted plays as frames, one partition each), flus
 ``HistoryWriter``, which writes them behind. If producing fails, the batch's ids are
 forgotten by the replay guard and the consumer seeks back, so the batch is verified again
 rather than lost.
+
+An idempotent producer can fail for good (a *fatal* error, e.g. after a broker crash left
+its sequence numbers out of step): every later send fails at once. Requests have their own
+producer and keep working, so this looked like "plays stop after a broker kill" (issue 5).
+On a fatal error the loop starts a new producer (a new producer id) and carries on.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.delivery import produce, produce_to
@@ -34,6 +39,10 @@ METADATA_TIMEOUT_S = 10.0
 class DeliveryFailed(Exception):
     """Some records of a batch were not delivered (the batch will be verified again)."""
 
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal  # the producer is unusable from now on
+
 
 class PlaysLoop:
     def __init__(
@@ -45,10 +54,13 @@ class PlaysLoop:
         *,
         stop: threading.Event,
         flush_timeout_s: float = 30.0,
+        new_producer: Callable[[], Producer] | None = None,
     ) -> None:
         self.verifier = verifier
         self._consumer = consumer
         self._producer = producer
+        self._new_producer = new_producer
+        self.producers_replaced = 0
         self._history = history
         self._stop = stop
         self._flush_timeout_s = flush_timeout_s
@@ -87,6 +99,8 @@ class PlaysLoop:
                     "a batch of %d plays failed; it will be verified again", len(messages)
                 )
             self._accepted_partitions = None  # the topic may have changed: read it again
+            if _fatal(exc):
+                self._replace_producer(exc)
             if batch is not None:
                 self.verifier.seen.forget(batch.accepted_ids)
             self._rewind(messages)
@@ -97,12 +111,20 @@ class PlaysLoop:
         self.rejected += batch.rejected
         self._commit(messages)
 
-    def _deliver(self, batch: PlayBatch) -> None:
-        failures: list[str] = []
+    def _replace_producer(self, why: Exception) -> None:
+        if self._new_producer is None:
+            log.error("the plays producer failed for good (%s) and cannot be replaced", why)
+            return
+        log.error("the plays producer failed for good (%s); starting a new one", why)
+        self._producer = self._new_producer()
+        self.producers_replaced += 1
 
-        def on_delivery(err: Any, msg: Any) -> None:
+    def _deliver(self, batch: PlayBatch) -> None:
+        failures: list[KafkaError] = []
+
+        def on_delivery(err: KafkaError | None, msg: Any) -> None:
             if err is not None:
-                failures.append(str(err))
+                failures.append(err)
 
         for record in batch.outgoing:
             produce(self._producer, record, on_delivery)
@@ -115,7 +137,10 @@ class PlaysLoop:
         remaining = self._producer.flush(self._flush_timeout_s)
         if remaining or failures:
             first = failures[0] if failures else "timed out"
-            raise DeliveryFailed(f"{remaining + len(failures)} record(s) not delivered: {first}")
+            raise DeliveryFailed(
+                f"{remaining + len(failures)} record(s) not delivered: {first}",
+                fatal=any(_fatal_error(err) for err in failures),
+            )
 
     def _partitions(self, topic: str) -> int:
         """The accepted topic's partition count, read once (and again after a failure)."""
@@ -142,6 +167,16 @@ class PlaysLoop:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             except Exception as exc:  # revoked meanwhile: its new owner starts from the commit
                 log.warning("could not rewind %s[%d]: %s", topic, partition, exc)
+
+
+def _fatal(exc: Exception) -> bool:
+    if isinstance(exc, DeliveryFailed):
+        return exc.fatal
+    return isinstance(exc, KafkaException) and _fatal_error(exc.args[0] if exc.args else None)
+
+
+def _fatal_error(err: Any) -> bool:
+    return isinstance(err, KafkaError) and (err.fatal() or err.code() == KafkaError._FATAL)
 
 
 def _first_offsets(messages: Sequence[Any]) -> dict[tuple[str, int], int]:
