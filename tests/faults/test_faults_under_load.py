@@ -128,15 +128,6 @@ def system(
         charts.close()
 
 
-# Known bug, open in issue 5: inside the full suite (after the e2e test) the server's plays
-# consumer did not resume within 150 s after the broker's kill -9 in 2 of 2 CI runs, while
-# the test passed alone (3 min 25 s). Not strict, because it passes alone; remove this mark
-# once the plays loop recovers reliably.
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason="known bug: plays may not flow again after a broker kill -9 in the full suite",
-)
 def test_kill_minus_nine_each_part_while_listeners_play(system: System) -> None:
     settings = system.settings
     began = time.monotonic()

@@ -3,6 +3,9 @@ user's history; forged, replayed and impossible ones land in the dead-letter top
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,13 +24,16 @@ from server_harness import (
 from bluetrack.bus.api import BlueTrackClient
 from bluetrack.bus.session import Session
 from bluetrack.config import Settings
+from bluetrack.errors import BlueTrackError
 from bluetrack.protocol.codec import decode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.plays import partition_of
 from bluetrack.server.runner import Server
 from bluetrack.store.history import HistoryRepository
 
@@ -85,9 +91,17 @@ def play(
     return event
 
 
+def accepted_records(settings: Settings) -> list[tuple[int, AcceptedPlay]]:
+    """(partition, play) for every play inside every frame on the accepted topic."""
+    return [
+        (m.partition(), p)
+        for m in read_topic(settings, Topic.PLAYS_ACCEPTED)
+        for p in decode_frame(m.value())
+    ]
+
+
 def accepted(settings: Settings, event_ids: set[str]) -> list[AcceptedPlay]:
-    plays = [decode(m.value(), AcceptedPlay) for m in read_topic(settings, Topic.PLAYS_ACCEPTED)]
-    return [p for p in plays if p.event_id in event_ids]
+    return [p for _, p in accepted_records(settings) if p.event_id in event_ids]
 
 
 def dead_letter_codes(settings: Settings, event_ids: set[str]) -> dict[str, list[ErrorCode]]:
@@ -174,3 +188,72 @@ def test_plays_after_logout_are_refused(
     after = play(client, session, track)
     codes = wait_for(lambda: dead_letter_codes(settings, {after.event_id}), what="the dead letter")
     assert codes == {after.event_id: [ErrorCode.INVALID_SESSION]}
+
+
+def test_a_users_plays_and_logout_share_one_partition(
+    client: BlueTrackClient, settings: Settings, shelves: list[Shelf]
+) -> None:
+    """Frames go where partition_of says; the logout play (keyed by user id, librdkafka's
+    default partitioner) must land there too, or a user's logout could overtake a play."""
+    session = listener(client)
+    events = [play(client, session, t, genre=shelves[0].genre) for t in shelves[0].tracks[:3]]
+    ids = {e.event_id for e in events}
+    wait_for(lambda: len(accepted(settings, ids)) == 3, what="three accepted plays")
+    client.logout(session)
+
+    def mine() -> list[tuple[int, AcceptedPlay]]:
+        found = [(p, a) for p, a in accepted_records(settings) if a.user_id == session.user_id]
+        return found if any(a.operation_type == "logout" for _, a in found) else []
+
+    found = wait_for(mine, what="the logout play")
+    partitions = {p for p, _ in found}
+    count = len(read_partitions(settings))
+    assert partitions == {partition_of(session.user_id, count)}
+    assert [a.event_id for _, a in found][:3] == [e.event_id for e in events], "in order"
+
+
+def read_partitions(settings: Settings) -> list[int]:
+    from confluent_kafka import Consumer
+
+    from bluetrack.bus.assign import partitions_of
+
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "partitions"})
+    try:
+        return list(partitions_of(consumer, Topic.PLAYS_ACCEPTED, 10))
+    finally:
+        consumer.close()
+
+
+# Last in this module: it kills the session's broker under the module's server.
+def test_plays_flow_again_after_the_broker_is_killed(
+    client: BlueTrackClient,
+    server: Server,
+    shelves: list[Shelf],
+    stack_control: Any,
+) -> None:
+    """Issue 5: a broker kill -9 while plays stream in must not stop the plays loop."""
+    assert server.plays is not None
+    loop = server.plays
+    session, track = listener(client), shelves[0].tracks[0]
+    stop = threading.Event()
+
+    def keep_playing() -> None:
+        while not stop.is_set():
+            # While the broker is down, sending fails: the client's problem, not the server's.
+            with contextlib.suppress(BlueTrackError):
+                play(client, session, track, genre=shelves[0].genre)
+            stop.wait(0.05)
+
+    player = threading.Thread(target=keep_playing, daemon=True)
+    player.start()
+    try:
+        wait_for(lambda: loop.accepted >= 20, what="plays flowing before the kill")
+        stack_control.kill("kafka")
+        time.sleep(3.0)
+        stack_control.start("kafka")
+        restarted, before = time.monotonic(), loop.accepted
+        wait_for(lambda: loop.accepted >= before + 20, 150, "plays flowing after the restart")
+        print(f"\nplays flowing again {time.monotonic() - restarted:.1f} s after the restart")
+    finally:
+        stop.set()
+        player.join(30)

@@ -1,35 +1,41 @@
-"""PlayVerifier: which play events are accepted, why the others are dead-lettered."""
+"""PlayVerifier: which play events are accepted, why the others are dead-lettered; PlaysLoop
+(with a fake consumer and producer): frames out, commit only after delivery."""
 
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from confluent_kafka import KafkaError
 
+from bluetrack.bus.memory import FakeMessage
 from bluetrack.core.validation import TimeRules
 from bluetrack.protocol import sealing
 from bluetrack.protocol.codec import decode, encode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import new_id
 from bluetrack.protocol.errors import ErrorCode
-from bluetrack.protocol.exceptions import DecodeError
+from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
 from bluetrack.protocol.topics import Topic
+from bluetrack.server.history_writer import HistoryWriter
 from bluetrack.server.plays import (
+    AcceptedLine,
     PlayBatch,
     PlayVerifier,
-    WireText,
-    _signing_bytes,
-    accepted_play_bytes,
-    decode_play,
-    wire_time,
+    accepted_frames,
+    partition_of,
 )
+from bluetrack.server.plays_loop import PlaysLoop
 from bluetrack.server.session_cache import SessionCache
 from bluetrack.server.testing import FakeClock, FakeSongs, as_messages, signed_play
+from bluetrack.store.history import InMemoryHistory
 from bluetrack.store.sessions import InMemorySessions, SessionRecord
 
 MASTER = b"m" * 32
@@ -85,13 +91,14 @@ def world() -> World:
     return World()
 
 
-def test_a_good_play_is_accepted_keyed_by_user_and_kept_in_history(world: World) -> None:
+def test_a_good_play_is_accepted_for_its_user_and_kept_in_history(world: World) -> None:
     event = world.play()
     batch = world.verify(event)
-    assert batch.accepted == 1 and batch.rejected == 0
-    [record] = batch.outgoing
-    assert record.topic == Topic.PLAYS_ACCEPTED and record.key == event.user_id
-    accepted = decode(record.value, AcceptedPlay)
+    assert batch.accepted == 1 and batch.rejected == 0 and batch.outgoing == []
+    [line] = batch.accepted_lines
+    assert line.user_id == event.user_id
+    [frame] = accepted_frames(batch.accepted_lines, partitions=4)
+    [accepted] = decode_frame(frame.value)
     assert accepted.event_id == event.event_id and accepted.genre == event.genre
     assert accepted.event_time == event.event_time
     assert accepted.accepted_at == world.clock.now()
@@ -209,59 +216,162 @@ def test_a_logout_elsewhere_is_seen_after_the_background_refresh(world: World) -
     assert dead_codes(batch) == [ErrorCode.INVALID_SESSION]
 
 
-# --- the fast paths agree with the protocol --------------------------------------------------
-_texts = st.text(min_size=1, max_size=64)
-_ids = st.text("abcXYZ019_-", min_size=8, max_size=64)
-_times = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(genre=_texts, ids=_ids, start=_times, event=_times, duration=st.integers(0, 21_600_000))
-def test_fast_signing_bytes_equal_the_protocols(
-    genre: str, ids: str, start: datetime, event: datetime, duration: int
+# --- frames ----------------------------------------------------------------------------------
+def test_a_batch_becomes_frames_with_each_users_plays_on_one_partition_in_order(
+    world: World,
 ) -> None:
-    play = PlayEvent(
-        event_id=ids, user_id=ids, session_id=ids, client_id=ids, track_id=ids,
-        operation_type="pause", start_time=start, event_time=event, duration_ms=duration,
-        genre=genre, mac="0" * 64,
-    )  # fmt: skip
-    wire = WireText(wire_time(start), wire_time(event), json.dumps(genre))
-    assert _signing_bytes(play, wire) == sealing.play_signing_bytes(play)
-
-
-def test_accepted_play_bytes_decode_to_the_model(world: World) -> None:
-    event = world.play(genre="rock")
-    event = event.model_copy(update={"genre": 'r\u00f6ck "quoted"'})
-    now = world.clock.now()
-    wire = WireText(
-        wire_time(event.start_time), wire_time(event.event_time), json.dumps(event.genre)
+    users = [world.session() for _ in range(6)]
+    events = [world.play_for(*users[n % 6]) for n in range(60)]
+    batch = world.verify(*events)
+    frames = accepted_frames(batch.accepted_lines, partitions=3)
+    assert len(frames) == len({f.partition for f in frames}) <= 3, "one frame per partition"
+    plays = {f.partition: decode_frame(f.value) for f in frames}
+    for partition, found in plays.items():
+        assert {p.user_id for p in found} <= {
+            u for _, u, _ in users if partition_of(u, 3) == partition
+        }
+    for _, user_id, _ in users:
+        [partition] = {p for p, found in plays.items() for play in found if play.user_id == user_id}
+        mine = [p.event_id for p in plays[partition] if p.user_id == user_id]
+        assert mine == [e.event_id for e in events if e.user_id == user_id], "consumed order"
+    assert sorted(p.event_id for found in plays.values() for p in found) == sorted(
+        e.event_id for e in events
     )
-    expected = AcceptedPlay(
-        event_id=event.event_id, user_id=event.user_id, track_id=event.track_id,
-        operation_type=event.operation_type, start_time=event.start_time,
-        event_time=event.event_time, duration_ms=event.duration_ms, genre=event.genre,
-        accepted_at=now,
+
+
+def test_a_partition_with_more_plays_than_a_frame_holds_gets_several_frames() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    line = encode(
+        AcceptedPlay(
+            event_id="e" * 8, user_id="u" * 8, track_id="t", operation_type="start",
+            start_time=at, event_time=at, duration_ms=1, genre="rock", accepted_at=at,
+        )
     )  # fmt: skip
-    assert decode(accepted_play_bytes(event, wire, wire_time(now)), AcceptedPlay) == expected
+    frames = accepted_frames([AcceptedLine("u" * 8, line)] * (MAX_FRAME_PLAYS + 1), partitions=2)
+    assert [len(decode_frame(f.value)) for f in frames] == [MAX_FRAME_PLAYS, 1]
+    assert {f.partition for f in frames} == {partition_of("u" * 8, 2)}
 
 
-@pytest.mark.parametrize(
-    "change",
-    [{"version": 2}, {"type": "play_accepted"}, {"mac": "zz"}, {"extra": 1}, {"event_id": 5}],
-)
-def test_decode_play_refuses_what_codec_decode_refuses(change: dict[str, object]) -> None:
-    world = World()
-    body = {**json.loads(encode(world.play())), **change}
-    raw = json.dumps(body).encode()
-    with pytest.raises(DecodeError) as fast:
-        decode_play(raw)
-    with pytest.raises(DecodeError) as reference:
-        decode(raw, PlayEvent)
-    assert fast.value.code is reference.value.code
+def test_partition_of_is_crc32_like_librdkafkas_default_partitioner() -> None:
+    # Known CRC-32 values, so the logout play (keyed by user id, default partitioner) goes
+    # where that user's frames go.
+    assert partition_of("123456789", 1 << 32) == 0xCBF43926  # CRC-32's check value
 
 
-def test_decode_play_accepts_what_codec_decode_accepts(world: World) -> None:
-    raw = encode(world.play())
-    assert decode_play(raw) == decode(raw, PlayEvent)
+# --- the plays loop ---------------------------------------------------------------------------
+PARTITIONS = 3
+
+
+@dataclass
+class FakeProducer:
+    """Records what was produced; ``fail`` makes every delivery report an error."""
+
+    fail: bool = False
+    fatal: bool = False
+    produced: list[dict[str, Any]] = field(default_factory=list)
+    metadata_reads: int = 0
+    _reports: list[Any] = field(default_factory=list)
+
+    def produce(self, topic: str, value: bytes, key: Any = None, **kw: Any) -> None:
+        self.produced.append({"topic": topic, "value": value, "key": key, **kw})
+        self._reports.append(kw.get("on_delivery"))
+
+    def flush(self, timeout: float = 0) -> int:
+        for report in self._reports:
+            if report is not None:
+                report(self._error(), None)
+        self._reports.clear()
+        return 0
+
+    def _error(self) -> KafkaError | None:
+        if self.fatal:
+            return KafkaError(KafkaError._FATAL, "fatal idempotent producer error", fatal=True)
+        return KafkaError(KafkaError._MSG_TIMED_OUT) if self.fail else None
+
+    def list_topics(self, topic: str, timeout: float = 0) -> Any:
+        self.metadata_reads += 1
+        found = SimpleNamespace(error=None, partitions=dict.fromkeys(range(PARTITIONS)))
+        return SimpleNamespace(topics={topic: found})
+
+
+@dataclass
+class FakeConsumer:
+    commits: list[list[tuple[str, int, int]]] = field(default_factory=list)
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def commit(self, offsets: Any, asynchronous: bool) -> None:
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+
+def loop_for(
+    world: World, producer: FakeProducer, consumer: FakeConsumer, **options: Any
+) -> PlaysLoop:
+    return PlaysLoop(
+        world.verifier,
+        consumer,  # type: ignore[arg-type]
+        producer,  # type: ignore[arg-type]
+        HistoryWriter(InMemoryHistory()),
+        stop=threading.Event(),
+        **options,
+    )
+
+
+def consumed(world: World, count: int, *, partition: int = 1, first: int = 40) -> list[Any]:
+    users = [world.session() for _ in range(4)]
+    raws = [encode(world.play_for(*users[n % 4])) for n in range(count)] + [b"junk"]
+    return [
+        FakeMessage(Topic.SONGS_TRACKER, raw, None, partition, first + n)
+        for n, raw in enumerate(raws)
+    ]
+
+
+def test_accepted_plays_go_out_as_frames_on_their_users_partitions_then_commit() -> None:
+    world, producer, consumer = World(), FakeProducer(), FakeConsumer()
+    loop = loop_for(world, producer, consumer)
+    loop._process(consumed(world, 20))
+    frames = [r for r in producer.produced if r["topic"] == Topic.PLAYS_ACCEPTED]
+    letters = [r for r in producer.produced if r["topic"] == Topic.DEAD_LETTER]
+    assert len(letters) == 1 and 1 <= len(frames) <= PARTITIONS
+    plays = [(f["partition"], p) for f in frames for p in decode_frame(f["value"])]
+    assert len(plays) == 20 and all(f["key"] is None for f in frames)
+    assert all(partition == partition_of(p.user_id, PARTITIONS) for partition, p in plays)
+    assert consumer.commits == [[(Topic.SONGS_TRACKER, 1, 61)]], "one past the batch's last"
+    assert (loop.accepted, loop.rejected, producer.metadata_reads) == (20, 1, 1)
+    loop._process(consumed(world, 5, first=61))
+    assert producer.metadata_reads == 1, "the partition count is read once"
+
+
+def test_an_undelivered_batch_is_not_committed_but_rewound_and_verified_again() -> None:
+    world, producer, consumer = World(), FakeProducer(fail=True), FakeConsumer()
+    loop = loop_for(world, producer, consumer)
+    loop._stop.set()  # no back-off wait in a unit test
+    batch = consumed(world, 10)
+    loop._process(batch)
+    assert consumer.commits == [] and consumer.seeks == [(Topic.SONGS_TRACKER, 1, 40)]
+    assert loop.accepted == 0
+    producer.fail = False
+    loop._process(batch)
+    assert loop.accepted == 10, "the replay guard forgot the failed batch's ids"
+    assert consumer.commits == [[(Topic.SONGS_TRACKER, 1, 51)]]
+    assert producer.metadata_reads == 2, "the partition count is read again after a failure"
+
+
+def test_a_producer_that_failed_for_good_is_replaced_and_the_batch_goes_through_the_new_one() -> (
+    None
+):
+    world, broken, consumer = World(), FakeProducer(fatal=True), FakeConsumer()
+    fresh: list[FakeProducer] = []
+    loop = loop_for(
+        world, broken, consumer, new_producer=lambda: fresh.append(FakeProducer()) or fresh[-1]
+    )
+    loop._stop.set()
+    batch = consumed(world, 10)
+    loop._process(batch)
+    assert consumer.commits == [] and loop.producers_replaced == 1
+    loop._process(batch)
+    assert loop.accepted == 10 and consumer.commits == [[(Topic.SONGS_TRACKER, 1, 51)]]
+    [new] = fresh
+    assert {r["topic"] for r in new.produced} == {Topic.PLAYS_ACCEPTED, Topic.DEAD_LETTER}

@@ -24,6 +24,18 @@ def produce(producer: Producer, record: Outgoing, on_delivery: Any = None) -> No
             producer.poll(0.05)
 
 
+def produce_to(
+    producer: Producer, topic: str, partition: int, value: bytes, on_delivery: Any = None
+) -> None:
+    """``produce`` for a record whose partition we chose (no key: see the caller)."""
+    while True:
+        try:
+            producer.produce(topic, value, partition=partition, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 class DeliveryCountdown:
     """Calls ``done(ok)`` once every record of one input message was delivered (or failed)."""
 

@@ -3,41 +3,35 @@
 An event is accepted only if it comes from a live session, names that session's own user,
 carries a valid MAC under the session's play key, names a known track with one of ITS
 genres and its real duration, has sane times, and was not seen before. Accepted events
-become ``AcceptedPlay`` records (the stream processor's only input) plus listening-history
-entries; everything else becomes a dead letter with the reason.
+become ``AcceptedPlay`` lines (packed into frames for the stream processor, its only input)
+plus listening-history entries; everything else becomes a dead letter with the reason.
 
 Speed comes from doing per batch what can be done per batch (one session lookup for all
-unknown sessions, one clock read) and from two fast paths that are checked against the
-protocol's own definitions: pydantic's JSON validator before ``codec.decode`` (which then
-only runs to explain a failure), and canonical signing bytes built without pydantic's
-serializer (the protocol's ``verify_play_mac`` still decides whenever they disagree).
+unknown sessions, one clock read, the allowed time window) and from decoding, signing bytes
+and accepted plays done by hand for well-formed events, pinned to the protocol by tests
+(``play_wire``).
 """
 
 from __future__ import annotations
 
-import functools
-import hmac
-import json
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
-from typing import Protocol
-
-from pydantic import ValidationError
+from typing import NamedTuple, Protocol
 
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
 from bluetrack.core.validation import TimeRules, Violation, check_duration, check_event_times
-from bluetrack.protocol import sealing
-from bluetrack.protocol.codec import MAX_REQUEST_BYTES, decode, encode
-from bluetrack.protocol.envelope import SCHEMA_VERSION, utc_now
+from bluetrack.protocol.codec import encode
+from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.plays import PlayEvent
+from bluetrack.protocol.frames import frames_of
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
+from bluetrack.server.play_wire import Play, accepted_play_bytes, decode_play, mac_ok, wire_time
 from bluetrack.server.session_cache import SessionCache
 from bluetrack.store.history import HistoryEntry
 
@@ -54,9 +48,24 @@ class ConsumedMessage(Protocol):
     def offset(self) -> int | None: ...
 
 
+class AcceptedLine(NamedTuple):
+    """One accepted play's ``AcceptedPlay`` JSON, with the user it is partitioned by."""
+
+    user_id: str
+    line: bytes
+
+
+class Frame(NamedTuple):
+    """One record for the accepted topic: a frame of plays for one partition."""
+
+    partition: int
+    value: bytes
+
+
 @dataclass
 class PlayBatch:
-    outgoing: list[Outgoing] = field(default_factory=list)  # accepted plays and dead letters
+    accepted_lines: list[AcceptedLine] = field(default_factory=list)  # in consumed order
+    outgoing: list[Outgoing] = field(default_factory=list)  # dead letters
     history: list[HistoryEntry] = field(default_factory=list)
     accepted_ids: list[str] = field(default_factory=list)  # forget these if the batch is retried
     rejected: int = 0
@@ -64,6 +73,13 @@ class PlayBatch:
     @property
     def accepted(self) -> int:
         return len(self.accepted_ids)
+
+
+class _TimeWindow(NamedTuple):
+    """Event times the rules allow in this batch (``check_event_times`` explains the rest)."""
+
+    earliest: datetime
+    latest: datetime
 
 
 class _Refused(Exception):
@@ -100,74 +116,68 @@ class PlayVerifier:
 
     def verify_batch(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
         batch = PlayBatch()
-        decoded: list[tuple[ConsumedMessage, PlayEvent]] = []
+        decoded: list[tuple[ConsumedMessage, Play]] = []
         for msg in messages:
             try:
                 decoded.append((msg, decode_play(msg.value())))
             except DecodeError as exc:
                 self._refuse(batch, msg, exc.code, str(exc))
         now = self._now()
-        self._sessions.refresh({event.session_id for _, event in decoded}, now)
+        self._sessions.refresh({play.session_id for _, play in decoded}, now)
+        window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
         accepted_at = wire_time(now)
-        for msg, event in decoded:
+        for msg, play in decoded:
             try:
-                wire = self._verify(event, now)
+                self._verify(play, now, window)
             except _Refused as exc:
                 self._refuse(batch, msg, exc.code, str(exc))
                 continue
-            self._accept(batch, event, wire, now, accepted_at)
+            self._accept(batch, play, now, accepted_at)
         return batch
 
-    def _verify(self, event: PlayEvent, now: datetime) -> WireText:
-        """Raise _Refused for the first broken rule; return the event's wire text."""
-        session = self._sessions.get(event.session_id)
+    def _verify(self, play: Play, now: datetime, window: _TimeWindow) -> None:
+        """Raise _Refused for the first broken rule."""
+        session = self._sessions.get(play.session_id)
         if session is None:
             raise _Refused(ErrorCode.INVALID_SESSION, "no such session")
         if session.expires_at <= now:
             raise _Refused(ErrorCode.SESSION_EXPIRED, "the session has expired")
-        if event.user_id != session.user_id:
+        if play.user_id != session.user_id:
             raise _Refused(ErrorCode.FORGED_EVENT, "the event names another user than its session")
-        wire = _mac_ok(session.play_key, event)
-        if wire is None:
+        if not mac_ok(session.play_key, play):
             raise _Refused(ErrorCode.FORGED_EVENT, "the event's MAC does not verify")
-        track = self._tracks.get(event.track_id)
+        track = self._tracks.get(play.track_id)
         if track is None:
-            raise _Refused(ErrorCode.UNKNOWN_TRACK, f"no track {event.track_id!r} in the catalogue")
-        if event.genre not in track.genres:
+            raise _Refused(ErrorCode.UNKNOWN_TRACK, f"no track {play.track_id!r} in the catalogue")
+        if play.genre not in track.genres:
             raise _Refused(
-                ErrorCode.GENRE_MISMATCH, f"{event.genre!r} is not a genre of {event.track_id}"
+                ErrorCode.GENRE_MISMATCH, f"{play.genre!r} is not a genre of {play.track_id}"
             )
-        _raise_if(check_event_times(event.start_time, event.event_time, now, self._rules))
-        _raise_if(check_duration(event.duration_ms, track.duration_ms))
-        if self.seen.seen(event.event_id):
+        # The rules' own check (and its message) only for an event outside the window.
+        if not window.earliest <= play.event_time <= window.latest or (
+            play.start_time > play.event_time
+        ):
+            _raise_if(check_event_times(play.start_time, play.event_time, now, self._rules))
+        _raise_if(check_duration(play.duration_ms, track.duration_ms))
+        if self.seen.seen(play.event_id):
             raise _Refused(ErrorCode.DUPLICATE_EVENT, "this event id was already accepted")
-        return wire
 
-    def _accept(
-        self,
-        batch: PlayBatch,
-        event: PlayEvent,
-        wire: WireText,
-        now: datetime,
-        accepted_at: str,
-    ) -> None:
-        self.seen.remember(event.event_id)
-        batch.accepted_ids.append(event.event_id)
-        batch.outgoing.append(
-            Outgoing(
-                Topic.PLAYS_ACCEPTED, event.user_id, accepted_play_bytes(event, wire, accepted_at)
-            )
+    def _accept(self, batch: PlayBatch, play: Play, now: datetime, accepted_at: str) -> None:
+        self.seen.remember(play.event_id)
+        batch.accepted_ids.append(play.event_id)
+        batch.accepted_lines.append(
+            AcceptedLine(play.user_id, accepted_play_bytes(play, accepted_at))
         )
         batch.history.append(
             HistoryEntry(
-                event_id=event.event_id,
-                user_id=event.user_id,
-                track_id=event.track_id,
-                genre=event.genre,
-                operation_type=event.operation_type,
-                start_time=event.start_time,
-                event_time=event.event_time,
-                duration_ms=event.duration_ms,
+                event_id=play.event_id,
+                user_id=play.user_id,
+                track_id=play.track_id,
+                genre=play.genre,
+                operation_type=play.operation_type,
+                start_time=play.start_time,
+                event_time=play.event_time,
+                duration_ms=play.duration_ms,
                 accepted_at=now,
             )
         )
@@ -192,84 +202,21 @@ def _raise_if(violation: Violation | None) -> None:
         raise _Refused(violation.code, violation.message)
 
 
-# --- fast paths, each falling back to the protocol's definition ----------------------------------
-def decode_play(raw: bytes | None) -> PlayEvent:
-    """``codec.decode(raw, PlayEvent)``, faster for the valid case.
-
-    pydantic's JSON validator accepts a subset of what decode accepts (decode additionally
-    pins the schema version, checked here); anything it refuses goes through decode, which
-    then accepts it or raises the DecodeError explaining why.
-    """
-    if raw is not None and len(raw) <= MAX_REQUEST_BYTES:
-        try:
-            event = PlayEvent.model_validate_json(raw)
-        except ValidationError:
-            pass
-        else:
-            if event.version == SCHEMA_VERSION:
-                return event
-    return decode(raw, PlayEvent)
+# --- frames ---------------------------------------------------------------------------------
+def partition_of(user_id: str, partitions: int) -> int:
+    """A user's partition of the accepted topic: CRC-32 of the id, as librdkafka's default
+    partitioner places a record keyed by it, so the logout play the request handlers produce
+    (keyed by user id) lands on the same partition as that user's frames."""
+    return zlib.crc32(user_id.encode()) % partitions
 
 
-def wire_time(value: datetime) -> str:
-    """``envelope.format_utc`` for the UTC datetimes the protocol hands us, 3x faster."""
-    return value.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-
-
-# The fast signing bytes below spell out PlayEvent's fields; if the model ever gains or
-# loses one, they are simply never equal and the protocol's own function decides.
-_SIGNED_FIELDS = frozenset(PlayEvent.model_fields) - {"mac"}
-_FAST_SIGNING = {
-    "version", "type", "event_id", "user_id", "session_id", "client_id", "track_id",
-    "operation_type", "start_time", "event_time", "duration_ms", "genre",
-} == _SIGNED_FIELDS  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class WireText:
-    """Pieces of an event already in wire form, shared by the MAC check and AcceptedPlay."""
-
-    start_time: str
-    event_time: str
-    genre: str  # JSON-quoted
-
-
-@functools.lru_cache(maxsize=1024)
-def _quoted(genre: str) -> str:
-    """JSON string literal of a genre; there are ~100 genres, so this is nearly always a hit."""
-    return json.dumps(genre)
-
-
-def _signing_bytes(event: PlayEvent, wire: WireText) -> bytes:
-    # Sorted keys, compact separators: what sealing.play_signing_bytes produces. Ids and
-    # track ids are restricted to [A-Za-z0-9_-] by the protocol, so only the genre (free
-    # text) needs JSON escaping.
-    return (
-        f'{{"client_id":"{event.client_id}","duration_ms":{event.duration_ms},'
-        f'"event_id":"{event.event_id}","event_time":"{wire.event_time}","genre":{wire.genre},'
-        f'"operation_type":"{event.operation_type}","session_id":"{event.session_id}",'
-        f'"start_time":"{wire.start_time}","track_id":"{event.track_id}","type":"{event.type}",'
-        f'"user_id":"{event.user_id}","version":{event.version}}}'
-    ).encode()
-
-
-def _mac_ok(play_key: bytes, event: PlayEvent) -> WireText | None:
-    """The event's wire text if its MAC verifies, else None."""
-    wire = WireText(wire_time(event.start_time), wire_time(event.event_time), _quoted(event.genre))
-    if _FAST_SIGNING:
-        signed = _signing_bytes(event, wire)
-        if hmac.compare_digest(hmac.new(play_key, signed, sha256).hexdigest(), event.mac):
-            return wire
-    # Our bytes may differ from the protocol's for unusual values: let the protocol decide.
-    return wire if sealing.verify_play_mac(play_key, event) else None
-
-
-def accepted_play_bytes(event: PlayEvent, wire: WireText, accepted_at: str) -> bytes:
-    """The JSON of ``AcceptedPlay`` for ``event`` (a unit test pins it to the model)."""
-    return (
-        f'{{"version":{SCHEMA_VERSION},"type":"play_accepted","event_id":"{event.event_id}",'
-        f'"user_id":"{event.user_id}","track_id":"{event.track_id}",'
-        f'"operation_type":"{event.operation_type}","start_time":"{wire.start_time}",'
-        f'"event_time":"{wire.event_time}","duration_ms":{event.duration_ms},'
-        f'"genre":{wire.genre},"accepted_at":"{accepted_at}"}}'
-    ).encode()
+def accepted_frames(lines: Sequence[AcceptedLine], partitions: int) -> list[Frame]:
+    """The batch's accepted plays as frames, each user's on their partition, in order."""
+    by_partition: dict[int, list[bytes]] = {}
+    for user_id, line in lines:
+        by_partition.setdefault(partition_of(user_id, partitions), []).append(line)
+    return [
+        Frame(partition, frame)
+        for partition, group in sorted(by_partition.items())
+        for frame in frames_of(group)
+    ]

@@ -160,6 +160,7 @@ class Server:
             plays_producer,
             self.history,
             stop=self._stop,
+            new_producer=lambda: make_producer(self.settings),
         )
         self._spawn("requests", self.requests.run)
         self._spawn("plays", self.plays.run)
