@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,13 @@ class System:
             lifecycle.start_part(self.settings, part)
 
 
+def _still_running(run: Future[Any]) -> None:
+    if run.done():
+        raise AssertionError(f"the simulation ended during the faults: {run.exception()!r}")
+
+
 def accepted_so_far(settings: Settings) -> int:
+    """Records on the accepted topic: each a frame of one or more plays, so it grows with them."""
     try:
         return sum(end_offsets(settings, Topic.PLAYS_ACCEPTED).values())
     except Exception:  # the broker is down or just restarting
@@ -148,7 +154,7 @@ def test_kill_minus_nine_each_part_while_listeners_play(system: System) -> None:
         try:
             wait_until(lambda: accepted_so_far(settings) >= 30, 120, "plays flowing", 1.0)
             for part in ("kafka", "ferretdb", "server", "processor"):
-                system.faults.append(_crash_and_recover(system, part, probe, session))
+                system.faults.append(_crash_and_recover(system, part, probe, session, run))
         finally:
             stop.set()
         outcome = run.result(timeout=180)
@@ -198,7 +204,7 @@ def _registered(client: BlueTrackClient, name: str) -> bool:
 
 
 def _crash_and_recover(
-    system: System, part: str, probe: BlueTrackClient, session: Session
+    system: System, part: str, probe: BlueTrackClient, session: Session, run: Future[Any]
 ) -> Fault:
     fault = Fault(part)
     killed = time.monotonic()
@@ -214,6 +220,7 @@ def _crash_and_recover(
     )
 
     def flowing() -> bool:
+        _still_running(run)  # plays cannot flow again if the listeners died
         return accepted_so_far(system.settings) >= before + PROGRESS
 
     wait_until(flowing, RECOVER_S, f"plays accepted again after {part}", 1.0)

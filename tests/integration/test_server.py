@@ -30,6 +30,7 @@ from bluetrack.protocol.codec import decode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import new_id, utc_now
 from bluetrack.protocol.errors import ErrorCode
+from bluetrack.protocol.frames import decode_frame
 from bluetrack.protocol.plays import AcceptedPlay
 from bluetrack.protocol.registry import EXCHANGES
 from bluetrack.protocol.topics import TOPIC_SPECS, Topic
@@ -240,7 +241,9 @@ def test_logout(client: BlueTrackClient, settings: Settings) -> None:
 
     def logout_play() -> list[AcceptedPlay]:
         plays = [
-            decode(m.value(), AcceptedPlay) for m in read_topic(settings, Topic.PLAYS_ACCEPTED)
+            play
+            for m in read_topic(settings, Topic.PLAYS_ACCEPTED)
+            for play in decode_frame(m.value())
         ]
         return [p for p in plays if p.user_id == session.user_id and p.operation_type == "logout"]
 

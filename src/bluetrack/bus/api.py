@@ -13,7 +13,6 @@ from typing import Literal, TypeVar
 from nacl.public import PrivateKey
 
 from bluetrack.bus.exceptions import RequestFailed
-from bluetrack.bus.kafka import publish
 from bluetrack.bus.keys import fetch_server_key
 from bluetrack.bus.requests import RequestClient
 from bluetrack.bus.session import Session
@@ -177,7 +176,7 @@ class BlueTrackClient:
                 mac="0" * 64,
             ),
         )
-        publish(self.requests.producer, Topic.SONGS_TRACKER, event, key=session.user_id)
+        self.requests.publish(Topic.SONGS_TRACKER, event, key=session.user_id)
         return event
 
     def flush(self, timeout_s: float = 10.0) -> int:

@@ -29,6 +29,9 @@ class RequestFailed(BusError):
 class ProduceError(BusError):
     """A message could not be delivered; ``code`` is librdkafka's error name."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, *, fatal: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        # The producer itself is unusable from now on (an idempotent producer's fatal error,
+        # e.g. after a broker crash put its sequence numbers out of step): make a new one.
+        self.fatal = fatal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from bluetrack.bus.exceptions import ProduceError
 from bluetrack.config import Settings
@@ -64,14 +64,26 @@ def publish(
     """Encode and enqueue; a full local queue is drained once before giving up."""
     value = codec.encode(message)
     try:
-        producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-    except BufferError:
-        producer.poll(1.0)
         try:
             producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-        except BufferError as exc:
-            raise ProduceError("the local producer queue is full", "QUEUE_FULL") from exc
-    producer.poll(0)
+        except BufferError:
+            producer.poll(1.0)
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+            except BufferError as exc:
+                raise ProduceError("the local producer queue is full", "QUEUE_FULL") from exc
+        producer.poll(0)
+    except KafkaException as exc:
+        raise produce_error(exc) from exc
+
+
+def produce_error(exc: KafkaException) -> ProduceError:
+    """librdkafka's exception as ours, saying whether the producer is lost for good."""
+    err = exc.args[0] if exc.args else None
+    if not isinstance(err, KafkaError):
+        return ProduceError(f"the producer failed: {exc}")
+    fatal = err.fatal() or err.code() == KafkaError._FATAL
+    return ProduceError(f"the producer failed: {err.str()}", err.name(), fatal=fatal)
 
 
 def flush(producer: Producer, timeout_s: float = 30.0) -> None:

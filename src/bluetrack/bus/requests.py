@@ -11,10 +11,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from confluent_kafka import Consumer, Producer
 
 from bluetrack.bus.assign import assign_at_end
-from bluetrack.bus.exceptions import BusUnavailable, RequestTimeout
+from bluetrack.bus.exceptions import BusUnavailable, ProduceError, RequestTimeout
 from bluetrack.bus.kafka import make_consumer, make_producer, publish
 from bluetrack.config import Settings
 from bluetrack.protocol import codec
+from bluetrack.protocol.envelope import Message as ProtocolMessage
 from bluetrack.protocol.envelope import Reply, Request
 from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.registry import BY_REPLY_TOPIC, BY_REQUEST_MODEL, REPLY_TOPICS
@@ -43,6 +44,21 @@ class RequestClient:
     @property
     def producer(self) -> Producer:
         return self._producer
+
+    def publish(self, topic: str, message: ProtocolMessage, key: str | None = None) -> None:
+        """Send with this client's producer; one lost for good is replaced, then sent again.
+
+        Without this, a fatal producer error (an idempotent producer out of step after a
+        broker crash) would fail every later request and play of this client for ever.
+        """
+        try:
+            publish(self._producer, topic, message, key=key)
+        except ProduceError as exc:
+            if not exc.fatal:
+                raise
+            log.warning("the client's producer failed for good (%s); starting a new one", exc)
+            self._producer = make_producer(self.settings)
+            publish(self._producer, topic, message, key=key)
 
     def _ensure_listening(self) -> None:
         """Start the listener lazily, so a client can start while the broker is down."""
@@ -93,8 +109,7 @@ class RequestClient:
         with self._lock:
             self._pending[request.request_id] = future
         exchange = BY_REQUEST_MODEL[type(request)]
-        publish(self._producer, exchange.request_topic, request, key=self.client_id)
-        self._producer.poll(0)
+        self.publish(exchange.request_topic, request, key=self.client_id)
         return future
 
     def call(self, request: Request, timeout_s: float | None = None) -> Reply:
