@@ -6,18 +6,29 @@ topic between them, the seed's bug) and no rebalance delay before the first requ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bluetrack.bus.exceptions import BusUnavailable
 
+RETRY_S = 0.5
+
 
 def partitions_of(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout_s)
-    except KafkaException as exc:
-        raise BusUnavailable(f"Kafka is not reachable: {exc.args[0]}") from exc
+    """The topic's partitions; a broker that drops the connection is asked again until
+    ``timeout_s`` (librdkafka fails a metadata request at once on a transport error, e.g.
+    while the broker restarts, rather than waiting out the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            meta = consumer.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
+            break
+        except KafkaException as exc:
+            if time.monotonic() + RETRY_S >= deadline:
+                raise BusUnavailable(f"Kafka is not reachable: {exc.args[0]}") from exc
+            time.sleep(RETRY_S)
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         raise BusUnavailable(f"topic {topic!r} does not exist on the broker")
