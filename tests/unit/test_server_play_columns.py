@@ -23,6 +23,7 @@ from bluetrack.protocol.codec import decode, encode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.protocol.topics import Topic
+from bluetrack.server import play_columns
 from bluetrack.server.context import TrackFacts
 from bluetrack.server.play_columns import plainly_valid
 from bluetrack.server.plays import PlayBatch, PlayVerifier
@@ -54,13 +55,27 @@ _kinds = st.sampled_from(
     [
         "valid", "valid", "valid", "forged_mac", "unknown_session", "expired", "other_user",
         "unknown_track", "wrong_genre", "wrong_duration", "start_after", "same_id",
-        "same_bytes", "escaped", "odd_bytes",
+        "same_bytes", "escaped", "odd_bytes", "odd_time",
     ]
 )  # fmt: skip
 _ODD: list[bytes | None] = [
     None, b"", b"null", b"{}", b"{", b"[1]", b"{\"a\":1}\n{\"b\":2}", b"\xff{}", b"{\"a\":1} {}",
     b'{"version":1}', b"\xef\xbb\xbf{}",
 ]  # fmt: skip
+
+
+def _odd_times(at: datetime) -> list[str]:
+    wire = at.isoformat(timespec="milliseconds")[:-6]
+    return [
+        wire + "+00:00",
+        at.isoformat(),
+        wire,
+        "2026-02-30T12:00:00.000Z",
+        "2026-02-29T12:00:00.000Z",
+        "2026-03-01T24:00:00.000Z",
+        "2026-03-01T11:59:60.000Z",
+        "0999-01-01T00:00:00.000Z",
+    ]
 
 
 def _world(start: datetime) -> tuple[PlayVerifier, PlayVerifier, FakeClock]:
@@ -120,6 +135,10 @@ def batches(draw: st.DrawFn) -> tuple[datetime, list[list[bytes | None]]]:
         raw = encode(event)
         if kind == "escaped":  # the same event with a JSON escape: only one path reads it
             raw = raw.replace(b'"client_id":"c', b'"client_id":"\\u0063')
+        if kind == "odd_time":  # another spelling of the time, or no time at all
+            body = json.loads(raw)
+            body["event_time"] = draw(st.sampled_from(_odd_times(event.event_time)))
+            raw = json.dumps(body).encode()
         events.append(raw)
     cuts = sorted(draw(st.lists(st.integers(0, len(events)), max_size=2)))
     bounds = [0, *cuts, len(events)]
@@ -156,6 +175,34 @@ def test_columns_decide_as_the_per_event_path(
         for letter in found["letters"]:
             event(f"refused: {letter['code']}")
         clock.advance(0.25)
+
+
+def test_a_batch_of_bad_json_costs_a_bounded_number_of_parses(monkeypatch: Any) -> None:
+    calls = []
+    real = play_columns._READER
+
+    class Counting:
+        def parse(self, value: bytes) -> Any:
+            calls.append(len(value))
+            return real.parse(value)
+
+        def broken_rules(self, table: Any) -> Any:
+            return real.broken_rules(table)
+
+    monkeypatch.setattr(play_columns, "_READER", Counting())
+    good = encode(
+        signed_play(
+            sealing.play_key_for(MASTER, "session-live-1"), user_id="user-0001",
+            session_id="session-live-1", track=TRACKS[0], at=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+    )  # fmt: skip
+    values: list[bytes | None] = [b'{"a":1} {}' if i % 2 else good for i in range(5000)]
+    cols = plainly_valid(values)
+    assert len(calls) <= play_columns._MOST_PARSES
+    assert cols.index == []  # no piece of this batch parses: all of it goes event by event
+    calls.clear()
+    values[:4000] = [good] * 4000
+    assert len(plainly_valid(values).index) >= 4000 - play_columns._SMALLEST
 
 
 def test_plainly_valid_events_are_read_and_the_rest_left_alone() -> None:
