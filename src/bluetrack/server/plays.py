@@ -9,7 +9,10 @@ plus listening-history entries; everything else becomes a dead letter with the r
 Speed comes from doing per batch what can be done per batch (one session lookup for all
 unknown sessions, one clock read, the allowed time window) and from decoding, signing bytes
 and accepted plays done by hand for well-formed events, pinned to the protocol by tests
-(``play_wire``).
+(``play_wire``). By default (``columnar``) the batch's plainly valid events are parsed
+together in one Arrow call (``play_columns``) and checked from Python lists; every other
+event, and any that breaks a rule, takes the per-event path, which gives the dead letter
+its code and reason. A property test requires both paths to decide alike.
 """
 
 from __future__ import annotations
