@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     session_recheck_s: float = Field(default=30.0, gt=0)
     clock_skew_s: int = 30
     max_event_age_s: int = 3600
+    # Verify each consumed batch of plays column-wise (one Arrow parse); False: one event at
+    # a time (the reference path; kept for comparison in benchmarks).
+    plays_columnar: bool = True
     login_max_failures: int = 5
     login_failure_window_s: int = 900
     login_base_delay_s: float = 1.0

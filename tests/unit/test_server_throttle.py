@@ -123,6 +123,21 @@ def test_replay_guard_forget_undoes_remember() -> None:
     assert len(guard) == 1
 
 
+def test_replay_guard_remember_many_is_remember_of_each() -> None:
+    clock = FakeClock()
+    one, many = ReplayGuard(60, buckets=6, clock=clock), ReplayGuard(60, buckets=6, clock=clock)
+    for batch in (["a", "b", "a"], [], ["b", "c"]):
+        for item in batch:
+            one.remember(item)
+        many.remember_many(batch)
+        clock.advance(11)
+    assert len(many) == len(one)
+    assert [many.seen(i) for i in "abcd"] == [one.seen(i) for i in "abcd"] == [1, 1, 1, 0]
+    clock.advance(80)
+    many.remember_many(["d"])
+    assert not many.seen("a") and many.seen("d") and len(many) == 1
+
+
 def test_replay_guard_is_bounded() -> None:
     clock = FakeClock()
     guard = ReplayGuard(100, buckets=10, max_entries=25, clock=clock)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 Clock = Callable[[], float]
 
@@ -50,6 +50,21 @@ class ReplayGuard:
         if item not in ids:
             ids.add(item)
             self._size += 1
+        while self._size > self._max_entries and len(self._buckets) > 1:
+            self._drop_oldest()
+
+    def remember_many(self, items: Collection[str]) -> None:
+        """``remember`` each of ``items`` (one clock read for all of them)."""
+        if not items:
+            return
+        now = self._clock()
+        self._expire(now)
+        if not self._buckets or now - self._buckets[-1][0] >= self._bucket_s:
+            self._buckets.append((now, set()))
+        ids = self._buckets[-1][1]
+        before = len(ids)
+        ids.update(items)
+        self._size += len(ids) - before
         while self._size > self._max_entries and len(self._buckets) > 1:
             self._drop_oldest()
 

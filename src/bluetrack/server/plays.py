@@ -9,29 +9,41 @@ plus listening-history entries; everything else becomes a dead letter with the r
 Speed comes from doing per batch what can be done per batch (one session lookup for all
 unknown sessions, one clock read, the allowed time window) and from decoding, signing bytes
 and accepted plays done by hand for well-formed events, pinned to the protocol by tests
-(``play_wire``).
+(``play_wire``). By default (``columnar``) the batch's plainly valid events are parsed
+together in one Arrow call (``play_columns``) and checked from Python lists; every other
+event, and any that breaks a rule, takes the per-event path, which gives the dead letter
+its code and reason. A property test requires both paths to decide alike.
 """
 
 from __future__ import annotations
 
+import hmac
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
 from bluetrack.core.validation import TimeRules, Violation, check_duration, check_event_times
 from bluetrack.protocol.codec import encode
-from bluetrack.protocol.envelope import utc_now
+from bluetrack.protocol.envelope import SCHEMA_VERSION, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.frames import frames_of
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
-from bluetrack.server.play_wire import Play, accepted_play_bytes, decode_play, mac_ok, wire_time
+from bluetrack.server.play_columns import plainly_valid
+from bluetrack.server.play_wire import (
+    Play,
+    _quoted,
+    accepted_play_bytes,
+    decode_play,
+    mac_ok,
+    wire_time,
+)
 from bluetrack.server.session_cache import SessionCache
 from bluetrack.store.history import HistoryEntry
 
@@ -99,11 +111,13 @@ class PlayVerifier:
         *,
         now: Callable[[], datetime] = utc_now,
         seen: ReplayGuard | None = None,
+        columnar: bool = True,
     ) -> None:
         self._sessions = sessions
         self._tracks = tracks
         self._rules = rules
         self._now = now
+        self.columnar = columnar  # read batches as columns (False: one event at a time)
         # A replay older than max_event_age is refused by the time rules, so the guard only
         # needs to remember ids that long (plus the skew an event may be ahead by).
         self.seen = seen or ReplayGuard(
@@ -115,6 +129,12 @@ class PlayVerifier:
         self._tracks = tracks
 
     def verify_batch(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
+        if not self.columnar:
+            return self._verify_each(messages)
+        return self._verify_columns(messages)
+
+    def _verify_each(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
+        """The per-event path: decode, then verify, one event at a time."""
         batch = PlayBatch()
         decoded: list[tuple[ConsumedMessage, Play]] = []
         for msg in messages:
@@ -134,6 +154,131 @@ class PlayVerifier:
                 continue
             self._accept(batch, play, now, accepted_at)
         return batch
+
+    def _verify_columns(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
+        """The per-event path's decisions, in its order, with the plainly valid events read
+        as columns (``play_columns``) and checked with little Python per event. An event
+        that breaks any rule is verified again by ``_verify``, which says which and why."""
+        batch = PlayBatch()
+        values = [msg.value() for msg in messages]
+        cols = plainly_valid(values)
+        # Per message: None for the next row of ``cols``, else the per-event path's Play.
+        decoded: list[tuple[ConsumedMessage, Play | None]] = []
+        in_cols = iter(cols.index)
+        next_row = next(in_cols, -1)
+        for position, msg in enumerate(messages):
+            if position == next_row:
+                decoded.append((msg, None))
+                next_row = next(in_cols, -1)
+                continue
+            try:
+                decoded.append((msg, decode_play(values[position])))
+            except DecodeError as exc:
+                self._refuse(batch, msg, exc.code, str(exc))
+        now = self._now()
+        self._sessions.refresh(
+            {*cols.session_id, *(p.session_id for _, p in decoded if p is not None)}, now
+        )
+        window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
+        accepted_at = wire_time(now)
+        # The window as wire text: times on the wire are whole ms, and their text sorts as
+        # the times do.
+        earliest, latest = _ms_ceil(window.earliest), wire_time(window.latest.astimezone(UTC))
+        session_of, track_of, seen = self._sessions.get, self._tracks.get, self.seen
+        lines, history, ids = batch.accepted_lines, batch.history, batch.accepted_ids
+        # Ids accepted here and not yet told to the replay guard (told before any event goes
+        # through ``_verify``, which asks the guard).
+        fresh: set[str] = set()
+        rows = zip(
+            cols.event_id, cols.user_id, cols.session_id, cols.client_id, cols.track_id,
+            cols.operation_type, cols.start_time, cols.event_time, cols.duration_ms, cols.genre,
+            cols.mac, strict=True,
+        )  # fmt: skip
+        for msg, play in decoded:
+            if play is not None:
+                seen.remember_many(fresh)
+                fresh.clear()
+                self._verify_one(batch, msg, play, now, window, accepted_at)
+                continue
+            event_id, user_id, session_id, client_id, track_id, op, start, end, ms, genre, mac = (
+                next(rows)
+            )
+            session = session_of(session_id)
+            track = track_of(track_id)
+            quoted = _quoted(genre)
+            if (
+                session is None
+                or session.expires_at <= now
+                or user_id != session.user_id
+                or track is None
+                or genre not in track.genres
+                or not earliest <= end <= latest
+                or start > end
+                or ms != track.duration_ms
+                or event_id in fresh
+                or seen.seen(event_id)
+                or not hmac.compare_digest(
+                    hmac.digest(
+                        session.play_key,
+                        # play_wire.signing_bytes, spelled out
+                        f'{{"client_id":"{client_id}","duration_ms":{ms},'
+                        f'"event_id":"{event_id}","event_time":"{end}","genre":{quoted},'
+                        f'"operation_type":"{op}","session_id":"{session_id}",'
+                        f'"start_time":"{start}","track_id":"{track_id}","type":"play_event",'
+                        f'"user_id":"{user_id}","version":{SCHEMA_VERSION}}}'.encode(),
+                        "sha256",
+                    ).hex(),
+                    mac,
+                )
+            ):
+                # Some rule is broken: the per-event path finds which, in its order.
+                seen.remember_many(fresh)
+                fresh.clear()
+                self._verify_one(batch, msg, decode_play(msg.value()), now, window, accepted_at)
+                continue
+            fresh.add(event_id)
+            ids.append(event_id)
+            lines.append(
+                AcceptedLine(
+                    user_id,
+                    # play_wire.accepted_play_bytes, spelled out
+                    f'{{"version":{SCHEMA_VERSION},"type":"play_accepted",'
+                    f'"event_id":"{event_id}","user_id":"{user_id}","track_id":"{track_id}",'
+                    f'"operation_type":"{op}","start_time":"{start}","event_time":"{end}",'
+                    f'"duration_ms":{ms},"genre":{quoted},"accepted_at":"{accepted_at}"}}'.encode(),
+                )
+            )
+            history.append(
+                HistoryEntry(
+                    event_id,
+                    user_id,
+                    track_id,
+                    genre,
+                    op,
+                    datetime.fromisoformat(start),
+                    datetime.fromisoformat(end),
+                    ms,
+                    now,
+                )
+            )
+        seen.remember_many(fresh)
+        return batch
+
+    def _verify_one(
+        self,
+        batch: PlayBatch,
+        msg: ConsumedMessage,
+        play: Play,
+        now: datetime,
+        window: _TimeWindow,
+        accepted_at: str,
+    ) -> None:
+        try:
+            self._verify(play, now, window)
+        except _Refused as exc:
+            self._refuse(batch, msg, exc.code, str(exc))
+            return
+        self._accept(batch, play, now, accepted_at)
 
     def _verify(self, play: Play, now: datetime, window: _TimeWindow) -> None:
         """Raise _Refused for the first broken rule."""
@@ -195,6 +340,14 @@ class PlayVerifier:
             key=msg.key(),
         )
         batch.outgoing.append(Outgoing(Topic.DEAD_LETTER, letter.source_topic, encode(letter)))
+
+
+def _ms_ceil(value: datetime) -> str:
+    """The earliest wire time (whole ms, UTC) not before ``value``."""
+    value = value.astimezone(UTC)
+    if value.microsecond % 1000:
+        value += timedelta(microseconds=1000 - value.microsecond % 1000)
+    return wire_time(value)
 
 
 def _raise_if(violation: Violation | None) -> None:

@@ -155,6 +155,7 @@ class Server:
                 ctx.session_cache,
                 stores.tracks,
                 TimeRules.of(self.settings.clock_skew_s, self.settings.max_event_age_s),
+                columnar=self.settings.plays_columnar,
             ),
             make_consumer(self.settings, self._plays_group),
             plays_producer,
