@@ -16,7 +16,8 @@ Reported per run:
 
 The seed-style design (``processor/baseline.py``, a per-user ``applyInPandasWithState``) and
 this design then each drain the same backlog with the same batch size, for a like-for-like
-events/s. Sizes come from the environment: BENCH_PROCESSOR_RATE (events/s, 100000),
+events/s. Sizes come from the environment: BENCH_PROCESSOR_RATE (events/s,
+105000: a little over the 100k target, so meeting it shows),
 BENCH_PROCESSOR_SECONDS (30), BENCH_PROCESSOR_LISTENERS ("100000,1000000"),
 BENCH_PROCESSOR_BACKLOG (events for the backlog comparison, 60000: the baseline is slow).
 
@@ -44,7 +45,7 @@ from bluetrack.protocol.frames import frames_of
 from bluetrack.stack.testing import running_stack
 from bluetrack.stack.topics import admin_client
 
-RATE = int(os.environ.get("BENCH_PROCESSOR_RATE", "100000"))
+RATE = int(os.environ.get("BENCH_PROCESSOR_RATE", "105000"))  # a little over the target
 SECONDS = float(os.environ.get("BENCH_PROCESSOR_SECONDS", "30"))
 LISTENERS = [
     int(n) for n in os.environ.get("BENCH_PROCESSOR_LISTENERS", "100000,1000000").split(",")
