@@ -216,6 +216,10 @@ def sustained_run(spark: Any, settings: Settings, listeners: int, home: Path) ->
     count = int(RATE * SECONDS)
     warmup = int(RATE * TRIGGER_S)
     frames = event_log(warmup + count, listeners, RATE, seed=listeners)
+    # Frames end on slice boundaries: the warm-up is the whole frames due by then.
+    total = warmup + count
+    warmup = max((due for due, _, _ in frames if due <= warmup), default=0)
+    count = total - warmup
     warmup_frames = [f for f in frames if f[0] <= warmup]
     frames = [(due - warmup, p, f) for due, p, f in frames if due > warmup]
     watch = Watch(spark._jvm.java.lang.ProcessHandle.current().pid())
