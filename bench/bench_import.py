@@ -75,11 +75,17 @@ def measure(settings: Settings) -> dict[str, Any]:
         figures["pandas_read_csv_s"] = _seconds(_pandas_read)
         figures["real_csv"] = _source_figures(settings, CsvSource(REAL_CSV), "bench_import_real")
     else:
-        figures["real_csv"] = f"skipped: no {REAL_CSV}"
+        figures["real_csv"] = f"skipped: no {_relative(str(REAL_CSV))}"
     generated = GeneratedSource(settings.catalogue_seed, settings.catalogue_generated_per_genre)
     figures["generated"] = _source_figures(settings, generated, "bench_import_generated")
     figures["load_after"] = round(os.getloadavg()[0], 2)
     return figures
+
+
+def _relative(label: str) -> str:
+    """A path as BENCHMARKS.md names it: relative to the repository, not this machine."""
+    path = Path(label)
+    return os.path.relpath(path, PROJECT_ROOT) if path.is_absolute() else label
 
 
 def _source_figures(settings: Settings, source: RowSource, db_name: str) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def _source_figures(settings: Settings, source: RowSource, db_name: str) -> dict
         finally:
             db.client.drop_database(db_name)
     return {
-        "source": source.label,
+        "source": _relative(source.label),
         "tracks": first["tracks"],
         "genres": first["genres"],
         "first_import": first,
