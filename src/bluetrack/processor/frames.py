@@ -11,6 +11,7 @@ producer, and none of its plays should count.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def arrow_type(annotation: Any) -> pa.DataType:
     raise SchemaDerivationError(f"no Arrow type for {annotation!r}")
 
 
+@functools.cache  # derived once per model, not per batch
 def wire_schema(model: type[BaseModel] = AcceptedPlay) -> pa.Schema:
     return pa.schema([(name, arrow_type(f.annotation)) for name, f in model.model_fields.items()])
 
@@ -147,6 +149,11 @@ def field_checks(model: type[BaseModel] = AcceptedPlay) -> list[FieldCheck]:
             values.append(check)
         values.extend(c for m in info.metadata if (c := _metadata_check(name, m)) is not None)
     return presence + values
+
+
+@functools.cache  # derived once per model, not per batch
+def _all_checks(model: type[BaseModel]) -> tuple[FieldCheck, ...]:
+    return (*_envelope_checks(model), *field_checks(model))
 
 
 def _envelope_checks(model: type[BaseModel]) -> list[FieldCheck]:
@@ -244,7 +251,7 @@ class FrameReader:
 
     def broken_rules(self, table: pa.Table) -> Iterator[tuple[np.ndarray, str]]:
         """(rows that break it, reason) for each rule some row breaks, in rule order."""
-        for check in _envelope_checks(self.model) + field_checks(self.model):
+        for check in _all_checks(self.model):
             bad = pc.fill_null(check.bad(table.column(check.field)), False)
             if pc.any(bad).as_py():
                 yield np.flatnonzero(bad.to_numpy(zero_copy_only=False)), check.reason

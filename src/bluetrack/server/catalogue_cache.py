@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from bluetrack.protocol.messages import Shelf, TrackSummary
 from bluetrack.server.context import TrackFacts
-from bluetrack.store.songs import CATALOGUE, SONGS, SUMMARY_ID, pick_slots
+from bluetrack.store.songs import CATALOGUE, SONGS, SUMMARY_ID, pick_slots, summary_from_song
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,6 @@ def _summaries(docs: Iterable[Mapping[str, Any]]) -> Iterable[TrackSummary]:
     """Stored songs as protocol summaries; a document the protocol refuses is skipped."""
     for doc in docs:
         try:
-            yield TrackSummary(
-                track_id=doc["_id"],
-                name=doc["name"],
-                artists=list(doc["artists"]),
-                album=doc["album"],
-                duration_ms=doc["duration_ms"],
-                genres=list(doc["genres"]),
-            )
+            yield summary_from_song(doc)
         except (KeyError, TypeError, ValidationError) as exc:
             log.warning("catalogue track %r skipped: %s", doc.get("_id"), exc)

@@ -147,12 +147,7 @@ class PlayVerifier:
         window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
         accepted_at = wire_time(now)
         for msg, play in decoded:
-            try:
-                self._verify(play, now, window)
-            except _Refused as exc:
-                self._refuse(batch, msg, exc.code, str(exc))
-                continue
-            self._accept(batch, play, now, accepted_at)
+            self._verify_one(batch, msg, play, now, window, accepted_at)
         return batch
 
     def _verify_columns(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
