@@ -41,7 +41,7 @@ from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
 from bluetrack.processor.job import CheckpointLayout, chart_sink, start_chart_query
 from bluetrack.processor.sink import FRESHNESS_BUCKET_MS, BatchReport
-from bluetrack.protocol.frames import frames_of
+from bluetrack.protocol.frames import frames_of, pack_frame
 from bluetrack.stack.testing import running_stack
 from bluetrack.stack.topics import admin_client
 
@@ -64,6 +64,7 @@ T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: event times are synthetic, pa
 OPERATIONS = np.array(["start", "stop", "end", "pause", "resume"])
 OPERATION_WEIGHTS = [0.6, 0.13, 0.12, 0.07, 0.08]
 GENRES = 20
+TRACKS = 5_000
 SLICE = 4000  # consecutive events packed per partition into frames: 40 ms at 100k/s
 DURATIONS_MS = np.array([95_000, 180_000, 215_000, 240_000], dtype=np.int64)
 
@@ -76,28 +77,39 @@ def _iso(ms: int) -> str:
     return f"{seconds}.{ms % 1000:03d}Z"
 
 
-def event_log(count: int, listeners: int, rate: int, seed: int) -> list[tuple[int, int, bytes]]:
+def event_log(
+    count: int, listeners: int, rate: int, seed: int, *, packed: bool = True
+) -> list[tuple[int, int, bytes]]:
     """(due event index, partition, frame) of AcceptedPlay lines, as the server sends them.
 
-    Event time advances at ``rate`` per second. Like the server, a user's plays go to one
-    partition and each slice of consecutive events becomes one frame per partition
-    (protocol/frames.py); a frame is due once its last event is.
+    Event time advances at ``rate`` per second. Ids look like the server's (random 32-hex
+    event and user ids, 22-character track ids from a catalogue-sized pool), so packed
+    frames compress as real ones do. Like the server, a user's plays go to one partition
+    and each slice of consecutive events becomes one frame per partition, packed unless
+    told (protocol/frames.py); a frame is due once its last event is.
     """
     rng = np.random.default_rng(seed)
     users = rng.integers(0, listeners, count)
+    user_ids = rng.bytes(16 * listeners).hex()
+    event_ids = rng.bytes(16 * count).hex()
+    tracks = rng.integers(0, TRACKS, count)
+    track_ids = [rng.bytes(11).hex() for _ in range(TRACKS)]
     operations = OPERATIONS[rng.choice(len(OPERATIONS), count, p=OPERATION_WEIGHTS)]
-    genres = rng.integers(0, GENRES, count)
     event_ms = T0_MS + np.arange(count, dtype=np.int64) * 1000 // rate
+    # A play other than a start began earlier (up to 4 minutes): its start time differs.
+    start_ms = event_ms - np.where(operations == "start", 0, rng.integers(0, 240_000, count))
     stamps: dict[int, str] = {}
     lines = []
     for i in range(count):
         ms = int(event_ms[i])
         stamp = stamps.get(ms) or stamps.setdefault(ms, _iso(ms))
-        genre = int(genres[i])
+        began = stamp if start_ms[i] == ms else _iso(int(start_ms[i]))
+        user, track = int(users[i]), int(tracks[i])
+        genre = track % GENRES
         lines.append(
-            f'{{"version":1,"type":"play_accepted","event_id":"bench-{seed}-{i:010d}",'
-            f'"user_id":"listener-{users[i]:08d}","track_id":"track-{genre}",'
-            f'"operation_type":"{operations[i]}","start_time":"{stamp}","event_time":"{stamp}",'
+            f'{{"version":1,"type":"play_accepted","event_id":"{event_ids[32 * i : 32 * i + 32]}",'
+            f'"user_id":"{user_ids[32 * user : 32 * user + 32]}","track_id":"{track_ids[track]}",'
+            f'"operation_type":"{operations[i]}","start_time":"{began}","event_time":"{stamp}",'
             f'"duration_ms":{DURATIONS_MS[genre % 4]},"genre":"genre-{genre:02d}",'
             f'"accepted_at":"{stamp}"}}'.encode()
         )
@@ -108,7 +120,7 @@ def event_log(count: int, listeners: int, rate: int, seed: int) -> list[tuple[in
         for partition in range(PARTITIONS):
             rows = np.flatnonzero(partitions[start:stop] == partition) + start
             for frame in frames_of(lines[i] for i in rows):
-                frames.append((stop, partition, frame))
+                frames.append((stop, partition, pack_frame(frame) if packed else frame))
     return frames
 
 
@@ -302,7 +314,8 @@ def backlog_runs(spark: Any, settings: Settings, home: Path) -> dict[str, Any]:
 
     topic = f"bench_backlog_{int(time.time())}"
     create_topics(settings, topic)
-    frames = event_log(BACKLOG, 100_000, RATE, seed=3)
+    # Plain frames: the baseline splits them into lines with Spark SQL, which cannot unzstd.
+    frames = event_log(BACKLOG, 100_000, RATE, seed=3, packed=False)
     producer = _producer(settings)
     for _, partition, frame in frames:
         _produce(producer, topic, partition, frame)

@@ -30,7 +30,7 @@ from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import decode_frame
+from bluetrack.protocol.frames import FramePackingError, decode_frame, unpack_frame
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, ClientOperation, PlayEvent
 from bluetrack.protocol.topics import Topic
@@ -79,10 +79,21 @@ class Record:
 
 
 def records(settings: Settings, topic: str) -> list[Record]:
+    """Every record of ``topic``; accepted frames opened, as any reader can open them."""
     return [
-        Record(topic, m.partition() or 0, m.offset() or 0, m.key(), m.value())
+        Record(topic, m.partition() or 0, m.offset() or 0, m.key(), readable(topic, m.value()))
         for m in read_topic(settings, topic)
     ]
+
+
+def readable(topic: str, value: bytes | None) -> bytes | None:
+    """A packed frame is compressed, not secret: what it says is what a reader sees."""
+    if topic != Topic.PLAYS_ACCEPTED or value is None:
+        return value
+    try:
+        return unpack_frame(value)
+    except FramePackingError:
+        return value  # a hostile writer's junk, as it is
 
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:

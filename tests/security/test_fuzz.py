@@ -66,7 +66,7 @@ from bluetrack.protocol.codec import MAX_REQUEST_BYTES
 from bluetrack.protocol.envelope import format_utc, new_id, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import decode_frame
+from bluetrack.protocol.frames import PACKED_MAGIC, decode_frame, pack_frame
 from bluetrack.protocol.messages import (
     LoginRequest,
     RegisterRequest,
@@ -233,15 +233,36 @@ def messages_for(template: dict[str, Any]) -> st.SearchStrategy[bytes | None]:
 
 
 def frames_for(template: dict[str, Any]) -> st.SearchStrategy[bytes | None]:
-    """Accepted plays travel in frames: also bad lines hidden among good ones."""
+    """Accepted plays travel in frames: also bad lines hidden among good ones, and packed
+    frames (the server's form) with bad lines or a damaged header or body."""
     good = _dumps(template)
     line = st.one_of(_raw_junk(template), _broken(template)).map(lambda raw: raw or b"")
+    hiding = st.tuples(st.integers(0, 5), line, st.integers(0, 5)).map(
+        lambda parts: b"\n".join([good] * parts[0] + [parts[1]] + [good] * parts[2])
+    )
     return st.one_of(
         messages_for(template),
-        st.tuples(st.integers(0, 5), line, st.integers(0, 5)).map(
-            lambda parts: b"\n".join([good] * parts[0] + [parts[1]] + [good] * parts[2])
-        ),
+        hiding,
+        hiding.map(pack_frame),
+        _damaged(st.integers(1, 5).map(lambda n: pack_frame(b"\n".join([good] * n)))),
     )
+
+
+@st.composite
+def _damaged(draw: st.DrawFn, packed_frames: st.SearchStrategy[bytes]) -> bytes:
+    """A packed frame of good plays with its header or body spoiled."""
+    packed = draw(packed_frames)
+    header = len(PACKED_MAGIC) + 4
+    how = draw(st.sampled_from(["length", "truncate", "flip", "extend"]))
+    if how == "length":
+        length = draw(st.integers(0, 2**32 - 1))
+        return packed[: len(PACKED_MAGIC)] + length.to_bytes(4, "big") + packed[header:]
+    if how == "truncate":
+        return packed[: draw(st.integers(0, len(packed) - 1))]
+    if how == "extend":
+        return packed + draw(st.binary(min_size=1, max_size=16))
+    at = draw(st.integers(header, len(packed) - 1))
+    return packed[:at] + bytes([packed[at] ^ draw(st.integers(1, 255))]) + packed[at + 1 :]
 
 
 def decodes(raw: bytes | None, model: type[BaseModel]) -> bool:

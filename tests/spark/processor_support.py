@@ -17,7 +17,7 @@ from bluetrack.config import Settings
 from bluetrack.core.charts import PlayRecord, ReferenceCharts
 from bluetrack.protocol import codec
 from bluetrack.protocol.charts import ChartMessage
-from bluetrack.protocol.frames import frames_of
+from bluetrack.protocol.frames import frames_of, pack_frame
 from bluetrack.protocol.plays import AcceptedPlay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,12 +106,16 @@ class ChartHarness:
         self.producer = producer
         self.reference = ReferenceCharts(rules_of(settings))
         self.expected: list[ChartMessage] = []
+        self.frames = 0
 
     def produce(self, plays: list[AcceptedPlay], extra: Sequence[bytes] = ()) -> None:
         topic = self.settings.processor_input_topic
-        # As the server sends them: frames of many plays (protocol/frames.py).
+        # As the server sends them: frames of many plays (protocol/frames.py), packed; every
+        # other frame plain, as another producer may send them.
         for frame in frames_of(codec.encode(play) for play in plays):
-            self.producer.produce(topic, key=b"frame", value=frame)
+            self.frames += 1
+            value = pack_frame(frame) if self.frames % 2 else frame
+            self.producer.produce(topic, key=b"frame", value=value)
         for raw in extra:
             self.producer.produce(topic, key=b"bad", value=raw)
         assert self.producer.flush(30) == 0

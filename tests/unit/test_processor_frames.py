@@ -27,7 +27,7 @@ from bluetrack.processor.frames import (
     wire_schema,
 )
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame
+from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame, pack_frame
 from bluetrack.protocol.plays import AcceptedPlay
 
 GOOD: dict[str, Any] = {
@@ -278,3 +278,25 @@ def test_an_executor_packs_valid_plays_into_one_row_and_reports_each_refusal() -
         plays.select(list(ENGINE_READS)).to_pylist()
         == [READER.read(line()).select(list(ENGINE_READS)).to_pylist()[0]] * 2
     )
+
+
+def test_a_packed_frame_reads_as_its_plain_frame() -> None:
+    plain = b"\n".join([line(), line(user_id="listener-02")])
+    packed = read_frames([pack_frame(plain), plain], [1, 2])
+    assert packed.refused == []
+    assert packed.plays.slice(0, 2).equals(packed.plays.slice(2, 2))
+
+
+def test_a_packed_frame_is_refused_for_its_header_its_body_or_its_plays() -> None:
+    good = pack_frame(line())
+    bad_length = good[:4] + (10**6).to_bytes(4, "big") + good[8:]
+    read = read_frames(
+        [good[:-2], bad_length, pack_frame(line(duration_ms=-1)), good], [1, 2, 3, 4]
+    )
+    assert read.plays.num_rows == 1 and read.produced_ms.tolist() == [4]
+    reasons = dict(read.refused)
+    assert "a packed frame that does not open" in reasons[0]
+    assert "declaring 1000000 bytes" in reasons[1]
+    assert reasons[2] == "play 1: duration_ms: less than 0"
+    with pytest.raises(FrameRefused, match="does not open"):
+        READER.read(good[:-2])

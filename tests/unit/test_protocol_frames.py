@@ -1,7 +1,9 @@
-"""Frames: many AcceptedPlay JSON lines in one record, within Kafka's limits, in order."""
+"""Frames: many AcceptedPlay JSON lines in one record, within Kafka's limits, in order;
+packed (zstd) as the server sends them, or plain."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,9 +13,14 @@ from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.frames import (
     MAX_FRAME_BYTES,
     MAX_FRAME_PLAYS,
+    PACKED_MAGIC,
+    FramePackingError,
     decode_frame,
     frame_lines,
     frames_of,
+    is_packed,
+    pack_frame,
+    unpack_frame,
 )
 from bluetrack.protocol.plays import AcceptedPlay
 
@@ -88,3 +95,54 @@ def test_too_many_plays_in_one_frame_is_refused() -> None:
     line = encode(play(1))
     with pytest.raises(DecodeError, match="play limit"):
         decode_frame(b"\n".join([line] * (MAX_FRAME_PLAYS + 1)))
+
+
+# --- packed frames --------------------------------------------------------------------------------
+def _with_length(packed: bytes, length: int) -> bytes:
+    return PACKED_MAGIC + length.to_bytes(4, "big") + packed[len(PACKED_MAGIC) + 4 :]
+
+
+def test_a_packed_frame_holds_the_same_plays_in_fewer_bytes() -> None:
+    plays = [play(n) for n in range(200)]
+    [plain] = frames_of(encode(p) for p in plays)
+    packed = pack_frame(plain)
+    assert is_packed(packed) and not is_packed(plain)
+    assert len(packed) * 3 < len(plain)
+    assert unpack_frame(packed) == plain
+    assert decode_frame(packed) == plays
+    assert frame_lines(packed) == frame_lines(plain)
+
+
+def test_a_plain_frame_is_left_as_it_is() -> None:
+    plain = encode(play(1))
+    assert unpack_frame(plain) is plain
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda p: p[:6], "shorter than its header"),
+        (lambda p: _with_length(p, 0), "declaring 0 bytes"),
+        (lambda p: _with_length(p, MAX_FRAME_BYTES + 1), f"declaring {MAX_FRAME_BYTES + 1} bytes"),
+        (lambda p: _with_length(p, len(unpack_frame(p)) - 1), "does not open"),
+        (lambda p: _with_length(p, len(unpack_frame(p)) + 1), "does not open"),
+        (lambda p: p[:-3], "does not open"),
+        (lambda p: p + b"junk", "does not open"),
+        (lambda p: p[:12] + bytes([p[12] ^ 0xFF]) + p[13:], "does not open"),
+    ],
+)
+def test_a_damaged_packed_frame_is_refused_before_its_plays_are_read(
+    spoil: Callable[[bytes], bytes], reason: str
+) -> None:
+    packed = pack_frame(b"\n".join(encode(play(n)) for n in range(20)))
+    with pytest.raises(FramePackingError, match=reason):
+        unpack_frame(spoil(packed))
+    with pytest.raises(DecodeError, match=reason):
+        decode_frame(spoil(packed))
+
+
+def test_a_packed_frame_is_held_to_the_plain_frames_rules() -> None:
+    with pytest.raises(DecodeError, match="play 2 of the frame"):
+        decode_frame(pack_frame(encode(play(1)) + b"\n{not json}"))
+    with pytest.raises(DecodeError, match="play limit"):
+        decode_frame(pack_frame(b"\n".join([encode(play(1))] * (MAX_FRAME_PLAYS + 1))))

@@ -175,3 +175,17 @@ def test_success_clears_the_account_and_forgives_one_client_failure() -> None:
     assert throttle.failures("client:x") == 1
     throttle.succeeded(clear="acct:a", forgive="client:x")
     assert throttle.failures("client:x") == 0
+
+
+def test_replay_guard_keeps_an_id_remembered_again_until_its_newest_bucket_expires() -> None:
+    clock = FakeClock()
+    guard = ReplayGuard(60, buckets=6, clock=clock)
+    guard.remember("a")
+    clock.advance(40)
+    guard.remember("a")  # in a newer bucket now
+    clock.advance(40)  # the first bucket has expired, the second has not
+    guard.remember("b")
+    assert guard.seen("a") and len(guard) == 2
+    clock.advance(40)
+    guard.remember("c")
+    assert not guard.seen("a") and guard.seen("b") and len(guard) == 2

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Producer
 
 from bluetrack.bus.assign import assign_at_end
 from bluetrack.bus.exceptions import BusUnavailable, ProduceError, RequestTimeout
-from bluetrack.bus.kafka import make_consumer, make_producer, publish
+from bluetrack.bus.kafka import make_consumer, make_interactive_producer, publish
 from bluetrack.config import Settings
 from bluetrack.protocol import codec
 from bluetrack.protocol.envelope import Message as ProtocolMessage
@@ -34,7 +34,7 @@ class RequestClient:
     def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
         self.client_id = client_id or new_client_id()
-        self._producer: Producer = make_producer(settings)
+        self._producer: Producer = make_interactive_producer(settings)
         self._pending: dict[str, Future[Reply]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -57,7 +57,7 @@ class RequestClient:
             if not exc.fatal:
                 raise
             log.warning("the client's producer failed for good (%s); starting a new one", exc)
-            self._producer = make_producer(self.settings)
+            self._producer = make_interactive_producer(self.settings)
             publish(self._producer, topic, message, key=key)
 
     def _ensure_listening(self) -> None:

@@ -29,29 +29,19 @@ class ReplayGuard:
         self._bucket_s = horizon_s / buckets
         self._max_entries = max_entries
         self._clock = clock
-        # (bucket start, ids), newest on the right
+        # (bucket start, ids), newest on the right; an id may sit in an older bucket too
+        # after being remembered again, and then only its newest bucket counts.
         self._buckets: deque[tuple[float, set[str]]] = deque()
-        self._size = 0
+        # Every remembered id -> the start of its newest bucket: one probe per lookup (the
+        # plays loop asks once per event).
+        self._newest: dict[str, float] = {}
         self.evicted = 0  # ids forgotten early because of max_entries
 
     def seen(self, item: str) -> bool:
-        # Newest first: a replay is most likely to be recent. (A loop: this runs per event.)
-        for _, ids in reversed(self._buckets):  # noqa: SIM110 (no generator per event)
-            if item in ids:
-                return True
-        return False
+        return item in self._newest
 
     def remember(self, item: str) -> None:
-        now = self._clock()
-        self._expire(now)
-        if not self._buckets or now - self._buckets[-1][0] >= self._bucket_s:
-            self._buckets.append((now, set()))
-        ids = self._buckets[-1][1]
-        if item not in ids:
-            ids.add(item)
-            self._size += 1
-        while self._size > self._max_entries and len(self._buckets) > 1:
-            self._drop_oldest()
+        self.remember_many((item,))
 
     def remember_many(self, items: Collection[str]) -> None:
         """``remember`` each of ``items`` (one clock read for all of them)."""
@@ -61,11 +51,10 @@ class ReplayGuard:
         self._expire(now)
         if not self._buckets or now - self._buckets[-1][0] >= self._bucket_s:
             self._buckets.append((now, set()))
-        ids = self._buckets[-1][1]
-        before = len(ids)
+        start, ids = self._buckets[-1]
         ids.update(items)
-        self._size += len(ids) - before
-        while self._size > self._max_entries and len(self._buckets) > 1:
+        self._newest.update(dict.fromkeys(items, start))
+        while len(self._newest) > self._max_entries and len(self._buckets) > 1:
             self._drop_oldest()
 
     def check_and_remember(self, item: str) -> bool:
@@ -78,14 +67,16 @@ class ReplayGuard:
     def forget(self, items: Iterable[str]) -> None:
         """Undo ``remember`` (a batch that could not be delivered will come again)."""
         for item in items:
-            for _, ids in self._buckets:
-                if item in ids:
+            start = self._newest.pop(item, None)
+            if start is None:
+                continue
+            for bucket_start, ids in self._buckets:
+                if bucket_start == start:
                     ids.discard(item)
-                    self._size -= 1
                     break
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._newest)
 
     def _expire(self, now: float) -> None:
         # A bucket may go once its newest possible member is older than the horizon.
@@ -93,7 +84,10 @@ class ReplayGuard:
             self._drop_oldest(counted=False)
 
     def _drop_oldest(self, *, counted: bool = True) -> None:
-        _, ids = self._buckets.popleft()
-        self._size -= len(ids)
+        start, ids = self._buckets.popleft()
+        newest = self._newest
+        dropped = [item for item in ids if newest.get(item) == start]
+        for item in dropped:
+            del newest[item]
         if counted:
-            self.evicted += len(ids)
+            self.evicted += len(dropped)

@@ -1,7 +1,8 @@
 """Frames of accepted plays -> engine columns, with the protocol's checks, vectorised.
 
 Each Kafka record on the accepted topic is a frame (protocol/frames.py): AcceptedPlay JSON
-lines. The driver parses a frame with one call of Arrow's JSON reader against a schema
+lines, packed (zstd) or plain; a packed one is opened first, its header checked. The reader
+parses a frame with one call of Arrow's JSON reader against a schema
 derived from the model, then checks every constraint of the model (required fields,
 ``Literal`` choices, lengths, patterns, bounds, timezone-aware timestamps) and the codec's
 envelope rules as column operations. A frame that breaks any rule is refused whole and
@@ -28,7 +29,13 @@ from pydantic.fields import FieldInfo
 
 from bluetrack.processor.exceptions import SchemaDerivationError
 from bluetrack.protocol.envelope import SCHEMA_VERSION
-from bluetrack.protocol.frames import MAX_FRAME_BYTES, MAX_FRAME_PLAYS, SEPARATOR
+from bluetrack.protocol.frames import (
+    MAX_FRAME_BYTES,
+    MAX_FRAME_PLAYS,
+    SEPARATOR,
+    FramePackingError,
+    unpack_frame,
+)
 from bluetrack.protocol.plays import AcceptedPlay
 
 # The columns of the engine's batch contract (processor.engine.BATCH_DTYPES) that
@@ -195,8 +202,19 @@ class _SlowPath(Exception):
 _JOINT = b"}" + SEPARATOR + b"{"
 
 
+def opened(value: bytes | None) -> bytes:
+    """The plain frame of a record (packed or not); FrameRefused if a packed one does not open."""
+    if value is None:
+        raise FrameRefused("empty message")
+    try:
+        return unpack_frame(value)
+    except FramePackingError as exc:
+        raise FrameRefused(str(exc)) from exc
+
+
 def precheck(value: bytes | None) -> int:
-    """The frame's line count, from byte-level checks alone; FrameRefused if it breaks one."""
+    """The plain frame's line count, from byte-level checks alone; FrameRefused if it breaks
+    one."""
     if value is None:
         raise FrameRefused("empty message")
     if not value:
@@ -224,8 +242,8 @@ class FrameReader:
 
     def read(self, value: bytes | None) -> pa.Table:
         """One frame's plays with ``*_ms`` columns for its timestamps, or FrameRefused."""
+        value = opened(value)
         lines = precheck(value)
-        assert value is not None  # precheck refused None
         table = self.parse(value)
         if table.num_rows != lines:
             raise FrameRefused("not one JSON object per line")
@@ -315,14 +333,16 @@ def read_frames(
     refused: list[tuple[int, str]] = []
     kept: list[int] = []
     lines: list[int] = []
+    frames: list[bytes] = []
     for index, value in enumerate(values):
         try:
-            lines.append(precheck(value))
+            frame = opened(value)
+            lines.append(precheck(frame))
         except FrameRefused as exc:
             refused.append((index, str(exc)))
             continue
         kept.append(index)
-    frames = [values[i] or b"" for i in kept]
+        frames.append(frame)
     try:
         read = _read_together(reader, frames, lines)
     except _SlowPath:

@@ -31,7 +31,7 @@ from bluetrack.protocol.codec import encode
 from bluetrack.protocol.envelope import SCHEMA_VERSION, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import frames_of
+from bluetrack.protocol.frames import frames_of, pack_frame
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
@@ -359,12 +359,12 @@ def partition_of(user_id: str, partitions: int) -> int:
 
 
 def accepted_frames(lines: Sequence[AcceptedLine], partitions: int) -> list[Frame]:
-    """The batch's accepted plays as frames, each user's on their partition, in order."""
+    """The batch's accepted plays as packed frames, each user's on their partition, in order."""
     by_partition: dict[int, list[bytes]] = {}
     for user_id, line in lines:
         by_partition.setdefault(partition_of(user_id, partitions), []).append(line)
     return [
-        Frame(partition, frame)
+        Frame(partition, pack_frame(frame))
         for partition, group in sorted(by_partition.items())
         for frame in frames_of(group)
     ]

@@ -18,7 +18,13 @@ from typing import Any, Protocol
 from confluent_kafka import Producer
 from pymongo.database import Database
 
-from bluetrack.bus.kafka import flush, make_consumer, make_producer, publish
+from bluetrack.bus.kafka import (
+    flush,
+    make_consumer,
+    make_interactive_producer,
+    make_producer,
+    publish,
+)
 from bluetrack.config import Settings
 from bluetrack.core.validation import TimeRules
 from bluetrack.protocol.envelope import utc_now
@@ -136,7 +142,7 @@ class Server:
         )
         self.ctx = ctx
         request_producer, plays_producer = (
-            make_producer(self.settings),
+            make_interactive_producer(self.settings),
             make_producer(self.settings),
         )
         self._producers = [request_producer, plays_producer]
