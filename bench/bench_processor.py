@@ -41,7 +41,7 @@ from bluetrack.bus.kafka import make_producer
 from bluetrack.config import Settings
 from bluetrack.processor.job import CheckpointLayout, chart_sink, start_chart_query
 from bluetrack.processor.sink import FRESHNESS_BUCKET_MS, BatchReport
-from bluetrack.protocol.frames import frames_of, pack_frame
+from bluetrack.protocol.frames import MAX_FRAME_PLAYS, columnar_frame, frames_of
 from bluetrack.stack.testing import running_stack
 from bluetrack.stack.topics import admin_client
 
@@ -78,15 +78,16 @@ def _iso(ms: int) -> str:
 
 
 def event_log(
-    count: int, listeners: int, rate: int, seed: int, *, packed: bool = True
+    count: int, listeners: int, rate: int, seed: int, *, columnar: bool = True
 ) -> list[tuple[int, int, bytes]]:
-    """(due event index, partition, frame) of AcceptedPlay lines, as the server sends them.
+    """(due event index, partition, frame) of accepted plays, as the server sends them.
 
     Event time advances at ``rate`` per second. Ids look like the server's (random 32-hex
-    event and user ids, 22-character track ids from a catalogue-sized pool), so packed
-    frames compress as real ones do. Like the server, a user's plays go to one partition
-    and each slice of consecutive events becomes one frame per partition, packed unless
-    told (protocol/frames.py); a frame is due once its last event is.
+    event and user ids, 22-character track ids from a catalogue-sized pool), so frames
+    compress as real ones do. Like the server, a user's plays go to one partition and each
+    slice of consecutive events becomes one frame per partition: columnar (the server's
+    form) unless told, else plain AcceptedPlay JSON lines (protocol/frames.py); a frame is
+    due once its last event is.
     """
     rng = np.random.default_rng(seed)
     users = rng.integers(0, listeners, count)
@@ -99,29 +100,47 @@ def event_log(
     # A play other than a start began earlier (up to 4 minutes): its start time differs.
     start_ms = event_ms - np.where(operations == "start", 0, rng.integers(0, 240_000, count))
     stamps: dict[int, str] = {}
-    lines = []
-    for i in range(count):
-        ms = int(event_ms[i])
-        stamp = stamps.get(ms) or stamps.setdefault(ms, _iso(ms))
-        began = stamp if start_ms[i] == ms else _iso(int(start_ms[i]))
-        user, track = int(users[i]), int(tracks[i])
-        genre = track % GENRES
-        lines.append(
-            f'{{"version":1,"type":"play_accepted","event_id":"{event_ids[32 * i : 32 * i + 32]}",'
-            f'"user_id":"{user_ids[32 * user : 32 * user + 32]}","track_id":"{track_ids[track]}",'
-            f'"operation_type":"{operations[i]}","start_time":"{began}","event_time":"{stamp}",'
-            f'"duration_ms":{DURATIONS_MS[genre % 4]},"genre":"genre-{genre:02d}",'
-            f'"accepted_at":"{stamp}"}}'.encode()
-        )
+
+    def stamp(ms: int) -> str:
+        return stamps.get(ms) or stamps.setdefault(ms, _iso(ms))
+
+    genres = tracks % GENRES
+    columns: dict[str, list[Any]] = {
+        "version": [1] * count,
+        "type": ["play_accepted"] * count,
+        "event_id": [event_ids[32 * i : 32 * i + 32] for i in range(count)],
+        "user_id": [user_ids[32 * int(u) : 32 * int(u) + 32] for u in users],
+        "track_id": [track_ids[t] for t in tracks.tolist()],
+        "operation_type": operations.tolist(),
+        "start_time": [stamp(ms) for ms in start_ms.tolist()],
+        "event_time": [stamp(ms) for ms in event_ms.tolist()],
+        "duration_ms": DURATIONS_MS[genres % 4].tolist(),
+        "genre": [f"genre-{g:02d}" for g in genres.tolist()],
+        "accepted_at": [stamp(ms) for ms in event_ms.tolist()],
+    }
     partitions = users % PARTITIONS
     frames = []
     for start in range(0, count, SLICE):
         stop = min(count, start + SLICE)
         for partition in range(PARTITIONS):
-            rows = np.flatnonzero(partitions[start:stop] == partition) + start
-            for frame in frames_of(lines[i] for i in rows):
-                frames.append((stop, partition, pack_frame(frame) if packed else frame))
+            rows = (np.flatnonzero(partitions[start:stop] == partition) + start).tolist()
+            for first in range(0, len(rows), MAX_FRAME_PLAYS):
+                chosen = rows[first : first + MAX_FRAME_PLAYS]
+                picked = {name: [values[i] for i in chosen] for name, values in columns.items()}
+                frames.append((stop, partition, _frame(picked, columnar)))
     return frames
+
+
+def _frame(columns: dict[str, list[Any]], columnar: bool) -> bytes:
+    if columnar:
+        return columnar_frame(columns)
+    names = list(columns)
+    lines = [
+        json.dumps(dict(zip(names, row, strict=True)), separators=(",", ":")).encode()
+        for row in zip(*columns.values(), strict=True)
+    ]
+    [frame] = frames_of(lines)
+    return frame
 
 
 def _producer(settings: Settings) -> Any:
@@ -314,8 +333,8 @@ def backlog_runs(spark: Any, settings: Settings, home: Path) -> dict[str, Any]:
 
     topic = f"bench_backlog_{int(time.time())}"
     create_topics(settings, topic)
-    # Plain frames: the baseline splits them into lines with Spark SQL, which cannot unzstd.
-    frames = event_log(BACKLOG, 100_000, RATE, seed=3, packed=False)
+    # Plain frames: the baseline splits them into lines with Spark SQL, which reads no Arrow.
+    frames = event_log(BACKLOG, 100_000, RATE, seed=3, columnar=False)
     producer = _producer(settings)
     for _, partition, frame in frames:
         _produce(producer, topic, partition, frame)

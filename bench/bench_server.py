@@ -62,7 +62,7 @@ from bluetrack.config import PROJECT_ROOT, Settings, get_settings
 from bluetrack.core.validation import TimeRules
 from bluetrack.protocol import codec, sealing
 from bluetrack.protocol.envelope import new_id, utc_now
-from bluetrack.protocol.frames import frame_lines
+from bluetrack.protocol.frames import play_count
 from bluetrack.protocol.messages import SongsReply, SongsRequest, TrackSummary
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.protocol.topics import Topic
@@ -260,7 +260,7 @@ def accepted_rate(
             batch = [m for m in consumer.consume(10_000, 0.2) if m.error() is None]
             if not batch:
                 continue
-            frames = [(m.timestamp()[1] / 1000, len(frame_lines(m.value() or b""))) for m in batch]
+            frames = [(m.timestamp()[1] / 1000, play_count(m.value() or b"")) for m in batch]
             plays = sum(count for _, count in frames)
             if not stamps:
                 cpu_first, seen_at_first_cpu = cpu_seconds(server_pid), plays

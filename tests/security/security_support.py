@@ -30,7 +30,13 @@ from bluetrack.protocol.charts import ChartMessage
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import utc_now
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import FramePackingError, decode_frame, unpack_frame
+from bluetrack.protocol.frames import (
+    FramePackingError,
+    decode_frame,
+    is_columnar,
+    read_columns,
+    unpack_frame,
+)
 from bluetrack.protocol.messages import TrackSummary
 from bluetrack.protocol.plays import AcceptedPlay, ClientOperation, PlayEvent
 from bluetrack.protocol.topics import Topic
@@ -87,10 +93,14 @@ def records(settings: Settings, topic: str) -> list[Record]:
 
 
 def readable(topic: str, value: bytes | None) -> bytes | None:
-    """A packed frame is compressed, not secret: what it says is what a reader sees."""
+    """A packed or columnar frame is compressed, not secret: a reader sees what it says, here
+    as JSON lines."""
     if topic != Topic.PLAYS_ACCEPTED or value is None:
         return value
     try:
+        if is_columnar(value):
+            rows = read_columns(value).to_pylist()
+            return b"\n".join(json.dumps(row, separators=(",", ":")).encode() for row in rows)
         return unpack_frame(value)
     except FramePackingError:
         return value  # a hostile writer's junk, as it is

@@ -66,7 +66,13 @@ from bluetrack.protocol.codec import MAX_REQUEST_BYTES
 from bluetrack.protocol.envelope import format_utc, new_id, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import PACKED_MAGIC, decode_frame, pack_frame
+from bluetrack.protocol.frames import (
+    COLUMNS,
+    PACKED_MAGIC,
+    columnar_frame,
+    decode_frame,
+    pack_frame,
+)
 from bluetrack.protocol.messages import (
     LoginRequest,
     RegisterRequest,
@@ -245,7 +251,23 @@ def frames_for(template: dict[str, Any]) -> st.SearchStrategy[bytes | None]:
         hiding,
         hiding.map(pack_frame),
         _damaged(st.integers(1, 5).map(lambda n: pack_frame(b"\n".join([good] * n)))),
+        _columnar_frames(template),
+        _damaged(_columnar_frames(template)),
     )
+
+
+@st.composite
+def _columnar_frames(draw: st.DrawFn, template: dict[str, Any]) -> bytes:
+    """The server's form: good plays as columns, one value of one play changed to a value of
+    the column's type that may break a rule, or to null."""
+    count = draw(st.integers(1, 5))
+    columns = {name: [template[name]] * count for name, _ in COLUMNS}
+    name, kind = draw(st.sampled_from(COLUMNS))
+    value = draw(
+        st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1) if kind == "int64" else st.text())
+    )
+    columns[name][draw(st.integers(0, count - 1))] = value
+    return columnar_frame(columns)
 
 
 @st.composite

@@ -7,6 +7,7 @@ segment or the next) and, optionally, a few arrive long after the watermark pass
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from bluetrack.config import Settings
 from bluetrack.core.charts import PlayRecord, ReferenceCharts
 from bluetrack.protocol import codec
 from bluetrack.protocol.charts import ChartMessage
-from bluetrack.protocol.frames import frames_of, pack_frame
+from bluetrack.protocol.frames import COLUMNS, columnar_frame, frame_lines, frames_of, pack_frame
 from bluetrack.protocol.plays import AcceptedPlay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -110,12 +111,11 @@ class ChartHarness:
 
     def produce(self, plays: list[AcceptedPlay], extra: Sequence[bytes] = ()) -> None:
         topic = self.settings.processor_input_topic
-        # As the server sends them: frames of many plays (protocol/frames.py), packed; every
-        # other frame plain, as another producer may send them.
+        # Frames of many plays (protocol/frames.py) in turn in each form a producer may send:
+        # columnar (the server's), packed JSON lines, plain JSON lines.
         for frame in frames_of(codec.encode(play) for play in plays):
             self.frames += 1
-            value = pack_frame(frame) if self.frames % 2 else frame
-            self.producer.produce(topic, key=b"frame", value=value)
+            self.producer.produce(topic, key=b"frame", value=_form(frame, self.frames % 3))
         for raw in extra:
             self.producer.produce(topic, key=b"bad", value=raw)
         assert self.producer.flush(30) == 0
@@ -143,3 +143,10 @@ class ChartHarness:
         self.produce(plays, extra)
         self.expect(plays)
         self.run_once(sink)
+
+
+def _form(frame: bytes, form: int) -> bytes:
+    if form == 1:
+        rows = [json.loads(line) for line in frame_lines(frame)]
+        return columnar_frame({name: [row[name] for row in rows] for name, _ in COLUMNS})
+    return pack_frame(frame) if form == 2 else frame

@@ -48,7 +48,7 @@ def _message() -> DeadLetter:
 
 def _client(monkeypatch: pytest.MonkeyPatch, *producers: FakeProducer) -> RequestClient:
     made = iter(producers)
-    monkeypatch.setattr(requests_module, "make_producer", lambda _settings: next(made))
+    monkeypatch.setattr(requests_module, "make_interactive_producer", lambda _settings: next(made))
     return RequestClient(Settings())
 
 

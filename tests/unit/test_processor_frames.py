@@ -27,7 +27,15 @@ from bluetrack.processor.frames import (
     wire_schema,
 )
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame, pack_frame
+from bluetrack.protocol.frames import (
+    COLUMNS,
+    COLUMNS_MAGIC,
+    MAX_FRAME_PLAYS,
+    columnar_frame,
+    columns_schema,
+    decode_frame,
+    pack_frame,
+)
 from bluetrack.protocol.plays import AcceptedPlay
 
 GOOD: dict[str, Any] = {
@@ -300,3 +308,64 @@ def test_a_packed_frame_is_refused_for_its_header_its_body_or_its_plays() -> Non
     assert reasons[2] == "play 1: duration_ms: less than 0"
     with pytest.raises(FrameRefused, match="does not open"):
         READER.read(good[:-2])
+
+
+# --- columnar frames (the server's form) ----------------------------------------------------------
+@st.composite
+def play_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A play's values as a columnar frame holds them: any value of FIELD_VALUES, or null."""
+    row = {name: draw(values) for name, values in FIELD_VALUES.items()}
+    nulled = draw(st.sets(st.sampled_from(sorted(FIELD_VALUES)), max_size=1))
+    return {name: None if name in nulled else value for name, value in row.items()}
+
+
+def _columnar(rows: list[dict[str, Any]]) -> bytes:
+    return columnar_frame({name: [row[name] for row in rows] for name, _ in COLUMNS})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(play_rows(), min_size=1, max_size=4))
+def test_the_reader_and_the_protocol_agree_on_columnar_frames(rows: list[dict[str, Any]]) -> None:
+    frame = _columnar(rows)
+    assert _reader_accepts(frame) == _protocol_accepts(frame), rows
+
+
+def test_the_columns_are_the_models() -> None:
+    assert wire_schema(AcceptedPlay).equals(columns_schema())
+
+
+def test_a_columnar_frame_reads_as_the_json_frame_of_the_same_plays() -> None:
+    rows = [{**GOOD, "user_id": f"listener-{n:02d}"} for n in range(5)]
+    read = read_frames(
+        [_columnar(rows), b"\n".join(json.dumps(row).encode() for row in rows)], [1, 2]
+    )
+    assert read.refused == []
+    assert read.plays.slice(0, 5).equals(read.plays.slice(5, 5))
+    assert read.produced_ms.tolist() == [1] * 5 + [2] * 5
+
+
+def test_a_columnar_frame_is_refused_for_its_layout_or_its_plays() -> None:
+    good = _columnar([GOOD])
+    other_columns = pack_frame(_ipc(pa.table({"user_id": ["listener-01"]})), COLUMNS_MAGIC)
+    empty = pack_frame(_ipc(columns_schema().empty_table()), COLUMNS_MAGIC)
+    read = read_frames(
+        [good, other_columns, empty, _columnar([GOOD, {**GOOD, "duration_ms": -1}]), good[:-3]],
+        [1, 2, 3, 4, 5],
+    )
+    assert read.plays.num_rows == 1 and read.produced_ms.tolist() == [1]
+    reasons = dict(read.refused)
+    assert "a columnar frame with other columns" in reasons[1]
+    assert "a columnar frame of 0 plays" in reasons[2]
+    assert reasons[3] == "play 2: duration_ms: less than 0"
+    assert "does not open" in reasons[4]
+    for index in (1, 2, 3, 4):
+        with pytest.raises(FrameRefused):
+            READER.read([good, other_columns, empty, _columnar([{**GOOD, "duration_ms": -1}]),
+                         good[:-3]][index])  # fmt: skip
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())

@@ -3,6 +3,7 @@ packed (zstd) as the server sends them, or plain."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,15 +12,20 @@ import pytest
 from bluetrack.protocol.codec import encode
 from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.frames import (
+    COLUMNS,
+    COLUMNS_MAGIC,
     MAX_FRAME_BYTES,
     MAX_FRAME_PLAYS,
     PACKED_MAGIC,
     FramePackingError,
+    columnar_frame,
     decode_frame,
     frame_lines,
     frames_of,
+    is_columnar,
     is_packed,
     pack_frame,
+    play_count,
     unpack_frame,
 )
 from bluetrack.protocol.plays import AcceptedPlay
@@ -146,3 +152,39 @@ def test_a_packed_frame_is_held_to_the_plain_frames_rules() -> None:
         decode_frame(pack_frame(encode(play(1)) + b"\n{not json}"))
     with pytest.raises(DecodeError, match="play limit"):
         decode_frame(pack_frame(b"\n".join([encode(play(1))] * (MAX_FRAME_PLAYS + 1))))
+
+
+# --- columnar frames ------------------------------------------------------------------------------
+def _columns(plays: list[AcceptedPlay]) -> dict[str, list[object]]:
+    rows = [json.loads(encode(p)) for p in plays]
+    return {name: [row[name] for row in rows] for name, _ in COLUMNS}
+
+
+def test_a_columnar_frame_holds_the_same_plays() -> None:
+    plays = [play(n) for n in range(30)]
+    frame = columnar_frame(_columns(plays))
+    assert is_columnar(frame) and not is_packed(frame)
+    assert decode_frame(frame) == plays
+    assert play_count(frame) == 30
+    assert play_count(pack_frame(b"\n".join(encode(p) for p in plays))) == 30
+
+
+def test_a_columnar_frame_names_the_play_that_breaks_a_rule() -> None:
+    columns = _columns([play(1), play(2)])
+    columns["duration_ms"][1] = -1
+    with pytest.raises(DecodeError, match="play 2 of the frame"):
+        decode_frame(columnar_frame(columns))
+    columns = _columns([play(1)])
+    columns["version"] = [None]
+    with pytest.raises(DecodeError, match="schema version None"):
+        decode_frame(columnar_frame(columns))
+
+
+def test_a_columnar_frame_that_does_not_read_is_refused() -> None:
+    frame = columnar_frame(_columns([play(1)]))
+    body = unpack_frame(PACKED_MAGIC + frame[len(COLUMNS_MAGIC) :])  # the IPC stream
+    for spoiled in (body[: len(body) // 2], body[:40] + b"\xff" * 8 + body[48:], b"{}"):
+        with pytest.raises(DecodeError, match="columnar frame"):
+            decode_frame(pack_frame(spoiled, COLUMNS_MAGIC))
+    with pytest.raises(ValueError, match="1 to 1000 plays"):
+        columnar_frame(_columns([play(1)] * (MAX_FRAME_PLAYS + 1)))

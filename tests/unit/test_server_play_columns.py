@@ -150,7 +150,7 @@ def outcome(batch: PlayBatch) -> dict[str, Any]:
         decode(record.value, DeadLetter).model_dump(exclude={"at"}) for record in batch.outgoing
     ]
     return {
-        "lines": batch.accepted_lines,
+        "rows": batch.accepted_rows,
         "ids": batch.accepted_ids,
         "history": batch.history,
         "rejected": batch.rejected,

@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bluetrack.protocol import sealing
-from bluetrack.protocol.codec import decode, encode
+from bluetrack.protocol.codec import decode, decode_object, encode
 from bluetrack.protocol.envelope import format_utc
 from bluetrack.protocol.exceptions import DecodeError
+from bluetrack.protocol.frames import COLUMNS
 from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
 from bluetrack.server.play_wire import (
     Play,
-    accepted_play_bytes,
+    accepted_row,
     decode_play,
     fields_of,
     mac_ok,
@@ -233,7 +234,7 @@ def test_signing_bytes_and_mac_of_a_protocol_decoded_event(
 
 
 @pytest.mark.parametrize("genre", ["rock", 'r\u00f6ck "quoted"', "\\", "\u2028"])
-def test_accepted_play_bytes_decode_to_the_model(genre: str) -> None:
+def test_an_accepted_row_decodes_to_the_model(genre: str) -> None:
     at = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
     event = PlayEvent(
         event_id="event-0001", user_id="user-0001", session_id="session-01",
@@ -248,4 +249,8 @@ def test_accepted_play_bytes_decode_to_the_model(genre: str) -> None:
         accepted_at=now,
     )  # fmt: skip
     for play in (decode_play(encode(event)), play_of(event)):
-        assert decode(accepted_play_bytes(play, wire_time(now)), AcceptedPlay) == expected
+        row = accepted_row(play, wire_time(now))._asdict()
+        assert (
+            decode_object({**row, "version": 1, "type": "play_accepted"}, AcceptedPlay) == expected
+        )
+        assert tuple(row) == tuple(name for name, _ in COLUMNS[2:])  # the frame's columns

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,13 +20,13 @@ from bluetrack.protocol.codec import decode, encode
 from bluetrack.protocol.dead_letter import DeadLetter
 from bluetrack.protocol.envelope import new_id
 from bluetrack.protocol.errors import ErrorCode
-from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame
+from bluetrack.protocol.frames import MAX_FRAME_PLAYS, decode_frame, is_columnar
 from bluetrack.protocol.messages import TrackSummary
-from bluetrack.protocol.plays import AcceptedPlay, PlayEvent
+from bluetrack.protocol.plays import PlayEvent
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.history_writer import HistoryWriter
+from bluetrack.server.play_wire import AcceptedRow
 from bluetrack.server.plays import (
-    AcceptedLine,
     PlayBatch,
     PlayVerifier,
     accepted_frames,
@@ -95,9 +95,9 @@ def test_a_good_play_is_accepted_for_its_user_and_kept_in_history(world: World) 
     event = world.play()
     batch = world.verify(event)
     assert batch.accepted == 1 and batch.rejected == 0 and batch.outgoing == []
-    [line] = batch.accepted_lines
-    assert line.user_id == event.user_id
-    [frame] = accepted_frames(batch.accepted_lines, partitions=4)
+    [row] = batch.accepted_rows
+    assert row.user_id == event.user_id
+    [frame] = accepted_frames(batch.accepted_rows, partitions=4)
     [accepted] = decode_frame(frame.value)
     assert accepted.event_id == event.event_id and accepted.genre == event.genre
     assert accepted.event_time == event.event_time
@@ -223,7 +223,7 @@ def test_a_batch_becomes_frames_with_each_users_plays_on_one_partition_in_order(
     users = [world.session() for _ in range(6)]
     events = [world.play_for(*users[n % 6]) for n in range(60)]
     batch = world.verify(*events)
-    frames = accepted_frames(batch.accepted_lines, partitions=3)
+    frames = accepted_frames(batch.accepted_rows, partitions=3)
     assert len(frames) == len({f.partition for f in frames}) <= 3, "one frame per partition"
     plays = {f.partition: decode_frame(f.value) for f in frames}
     for partition, found in plays.items():
@@ -240,16 +240,12 @@ def test_a_batch_becomes_frames_with_each_users_plays_on_one_partition_in_order(
 
 
 def test_a_partition_with_more_plays_than_a_frame_holds_gets_several_frames() -> None:
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    line = encode(
-        AcceptedPlay(
-            event_id="e" * 8, user_id="u" * 8, track_id="t", operation_type="start",
-            start_time=at, event_time=at, duration_ms=1, genre="rock", accepted_at=at,
-        )
-    )  # fmt: skip
-    frames = accepted_frames([AcceptedLine("u" * 8, line)] * (MAX_FRAME_PLAYS + 1), partitions=2)
+    at = "2026-01-01T00:00:00.000Z"
+    row = AcceptedRow("e" * 8, "u" * 8, "t", "start", at, at, 1, "rock", at)
+    frames = accepted_frames([row] * (MAX_FRAME_PLAYS + 1), partitions=2)
     assert [len(decode_frame(f.value)) for f in frames] == [MAX_FRAME_PLAYS, 1]
     assert {f.partition for f in frames} == {partition_of("u" * 8, 2)}
+    assert all(is_columnar(f.value) for f in frames)
 
 
 def test_partition_of_is_crc32_like_librdkafkas_default_partitioner() -> None:

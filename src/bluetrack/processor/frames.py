@@ -34,6 +34,8 @@ from bluetrack.protocol.frames import (
     MAX_FRAME_PLAYS,
     SEPARATOR,
     FramePackingError,
+    is_columnar,
+    read_columns,
     unpack_frame,
 )
 from bluetrack.protocol.plays import AcceptedPlay
@@ -212,6 +214,15 @@ def opened(value: bytes | None) -> bytes:
         raise FrameRefused(str(exc)) from exc
 
 
+def columns_of(value: bytes) -> pa.Table:
+    """The plays of a columnar frame, its layout checked (protocol.frames.read_columns)."""
+    try:
+        table: pa.Table = read_columns(value)
+    except FramePackingError as exc:
+        raise FrameRefused(str(exc)) from exc
+    return table
+
+
 def precheck(value: bytes | None) -> int:
     """The plain frame's line count, from byte-level checks alone; FrameRefused if it breaks
     one."""
@@ -242,11 +253,14 @@ class FrameReader:
 
     def read(self, value: bytes | None) -> pa.Table:
         """One frame's plays with ``*_ms`` columns for its timestamps, or FrameRefused."""
-        value = opened(value)
-        lines = precheck(value)
-        table = self.parse(value)
-        if table.num_rows != lines:
-            raise FrameRefused("not one JSON object per line")
+        if value is not None and is_columnar(value):
+            table = columns_of(value)
+        else:
+            value = opened(value)
+            lines = precheck(value)
+            table = self.parse(value)
+            if table.num_rows != lines:
+                raise FrameRefused("not one JSON object per line")
         bad = self.first_broken_rule(table)
         if bad is not None:
             row, reason = bad
@@ -324,33 +338,49 @@ def read_frames(
 ) -> ReadFrames:
     """Every frame of a batch; a refused frame costs only itself.
 
-    Fast path: the frames that pass the byte-level checks are parsed as one document and
-    checked column by column, once per batch; a rule broken anywhere refuses just the frames
-    of the rows that broke it. Only when the document as a whole does not parse (a frame is
-    not JSON, or holds more objects than lines) is each frame parsed on its own.
+    Columnar frames (the server's) are taken as the tables they are. JSON frames (plain or
+    packed) that pass the byte-level checks are parsed as one document; only when that
+    document does not parse (a frame is not JSON, or holds more objects than lines) is each
+    parsed on its own. Then every rule runs once per batch, column by column; a rule broken
+    anywhere refuses just the frames of the rows that broke it.
     """
     reader = reader or FrameReader()
     refused: list[tuple[int, str]] = []
-    kept: list[int] = []
+    json_at: list[int] = []
+    json_frames: list[bytes] = []
     lines: list[int] = []
-    frames: list[bytes] = []
+    columns_at: list[int] = []
+    tables: list[pa.Table] = []
     for index, value in enumerate(values):
         try:
+            if value is not None and is_columnar(value):
+                tables.append(columns_of(value))
+                columns_at.append(index)
+                continue
             frame = opened(value)
             lines.append(precheck(frame))
         except FrameRefused as exc:
             refused.append((index, str(exc)))
             continue
-        kept.append(index)
-        frames.append(frame)
-    try:
-        read = _read_together(reader, frames, lines)
-    except _SlowPath:
-        read = _read_one_by_one(reader, frames)
-    refused.extend((kept[i], reason) for i, reason in read.refused)
+        json_at.append(index)
+        json_frames.append(frame)
+    parts = [(columns_at, _checked(reader, tables))] if tables else []
+    if json_frames or not tables:
+        try:
+            parts.append((json_at, _read_together(reader, json_frames, lines)))
+        except _SlowPath:
+            parts.append((json_at, _read_one_by_one(reader, json_frames)))
+    produced = np.asarray(produced_ms, dtype=np.int64)
+    for at, read in parts:
+        refused.extend((at[i], reason) for i, reason in read.refused)
     refused.sort()
-    produced = np.asarray(produced_ms, dtype=np.int64)[np.asarray(kept, dtype=np.int64)]
-    return ReadFrames(read.plays.select(list(ENGINE_READS)), produced[read.frame_of_row], refused)
+    return ReadFrames(
+        pa.concat_tables([read.plays.select(list(ENGINE_READS)) for _, read in parts]),
+        np.concatenate(
+            [produced[np.asarray(at, dtype=np.int64)][read.frame_of_row] for at, read in parts]
+        ),
+        refused,
+    )
 
 
 @dataclass(slots=True)
@@ -369,7 +399,18 @@ def _read_together(reader: FrameReader, frames: list[bytes], lines: list[int]) -
         raise _SlowPath from exc
     if table.num_rows != sum(lines):
         raise _SlowPath
-    frame_of_row = np.repeat(np.arange(len(frames)), lines)
+    return _checked_rows(reader, table, lines)
+
+
+def _checked(reader: FrameReader, tables: list[pa.Table]) -> _Read:
+    """Columnar frames, read: every rule once over all their rows."""
+    return _checked_rows(reader, pa.concat_tables(tables), [t.num_rows for t in tables])
+
+
+def _checked_rows(reader: FrameReader, table: pa.Table, lines: list[int]) -> _Read:
+    """The rows of consecutive frames (``lines[i]`` rows each), with every frame that has a
+    row breaking a rule left out and refused for its first broken row."""
+    frame_of_row = np.repeat(np.arange(len(lines)), lines)
     starts = np.concatenate([[0], np.cumsum(lines)])
     reasons: dict[int, str] = {}
     for rows, reason in reader.broken_rules(table):

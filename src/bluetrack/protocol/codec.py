@@ -60,6 +60,11 @@ def decode(raw: bytes | None, model: type[M], *, max_bytes: int = MAX_REQUEST_BY
         raise DecodeError("not JSON we accept: nested too deeply") from exc
     if not isinstance(data, dict):
         raise DecodeError("a message must be a JSON object")
+    return decode_object(data, model)
+
+
+def decode_object(data: dict[str, Any], model: type[M]) -> M:
+    """``decode`` after the JSON parse: the envelope rules, then the model's."""
     address = {
         "request_id": _valid_id(data.get("request_id")),
         "client_id": _valid_id(data.get("client_id")),

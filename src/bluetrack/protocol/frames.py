@@ -27,7 +27,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from bluetrack.protocol.codec import decode
+from bluetrack.protocol.codec import decode, decode_object
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.plays import AcceptedPlay
@@ -36,6 +36,7 @@ SEPARATOR = b"\n"
 MAX_FRAME_PLAYS = 1000
 MAX_FRAME_BYTES = 900 * 1024  # under Kafka's default max.message.bytes (1 MiB) with headroom
 PACKED_MAGIC = b"\x00zst"  # a plain frame starts with "{": the two cannot be confused
+COLUMNS_MAGIC = b"\x00arw"  # a columnar frame: the plays as one Arrow IPC stream
 _LENGTH = struct.Struct(">I")
 _HEADER = len(PACKED_MAGIC) + _LENGTH.size
 ZSTD_LEVEL = 1  # ~500 MB/s on one core; levels above it buy a few % for half the speed
@@ -45,20 +46,29 @@ class FramePackingError(ValueError):
     """A packed frame that does not open: bad header, too large, or corrupt data."""
 
 
-def pack_frame(frame: bytes) -> bytes:
+def pack_frame(frame: bytes, magic: bytes = PACKED_MAGIC) -> bytes:
     """The packed form of a plain frame (see the module's docstring)."""
     packed: bytes = _zstd().compress(frame, asbytes=True)
-    return PACKED_MAGIC + _LENGTH.pack(len(frame)) + packed
+    return magic + _LENGTH.pack(len(frame)) + packed
 
 
 def is_packed(value: bytes) -> bool:
     return value[: len(PACKED_MAGIC)] == PACKED_MAGIC
 
 
+def is_columnar(value: bytes) -> bool:
+    return value[: len(COLUMNS_MAGIC)] == COLUMNS_MAGIC
+
+
 def unpack_frame(value: bytes) -> bytes:
     """The plain frame inside ``value`` (``value`` itself if it is not packed)."""
     if not is_packed(value):
         return value
+    return _opened(value)
+
+
+def _opened(value: bytes) -> bytes:
+    """The content of a packed or columnar frame, its header checked first."""
     if len(value) < _HEADER:
         raise FramePackingError("a packed frame shorter than its header")
     (length,) = _LENGTH.unpack_from(value, len(PACKED_MAGIC))
@@ -71,6 +81,73 @@ def unpack_frame(value: bytes) -> bytes:
         return bytes(_zstd().decompress(value[_HEADER:], decompressed_size=length, asbytes=True))
     except (OSError, ValueError) as exc:  # pyarrow reports corrupt data as OSError
         raise FramePackingError(f"a packed frame that does not open: {exc}") from exc
+
+
+# --- columnar frames -----------------------------------------------------------------------------
+# The server's form: the plays of a frame as one Arrow IPC stream with exactly the columns
+# of ``AcceptedPlay`` (timestamps as their wire text), inside the zstd container. A reader
+# takes the columns as they are instead of parsing JSON: ~5x less CPU per play in the
+# stream processor, whose batch time was mostly that parse.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("version", "int64"),
+    ("type", "string"),
+    ("event_id", "string"),
+    ("user_id", "string"),
+    ("track_id", "string"),
+    ("operation_type", "string"),
+    ("start_time", "string"),
+    ("event_time", "string"),
+    ("duration_ms", "int64"),
+    ("genre", "string"),
+    ("accepted_at", "string"),
+)  # AcceptedPlay's fields in order; a unit test pins them to the model
+
+
+@functools.cache
+def columns_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in COLUMNS])
+
+
+def columnar_frame(columns: dict[str, list[Any]]) -> bytes:
+    """A columnar frame of ``columns`` (every name of ``COLUMNS``, equal lengths)."""
+    import pyarrow as pa
+
+    table = pa.table(columns, schema=columns_schema())
+    if not 0 < table.num_rows <= MAX_FRAME_PLAYS:
+        raise ValueError(f"a frame holds 1 to {MAX_FRAME_PLAYS} plays, not {table.num_rows}")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    body = sink.getvalue().to_pybytes()
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError(f"a frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return pack_frame(body, COLUMNS_MAGIC)
+
+
+def read_columns(value: bytes) -> Any:
+    """The plays of a columnar frame as an Arrow table, its layout checked in full (the
+    columns, their types, 1 to MAX_FRAME_PLAYS rows, offsets and UTF-8 all valid), or
+    FramePackingError. Only the values are left to the model's rules."""
+    import pyarrow as pa
+
+    body = _opened(value)
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(body))
+        if not reader.schema.equals(columns_schema()):
+            raise FramePackingError(f"a columnar frame with other columns: {reader.schema}")
+        table = reader.read_all()
+        table.validate(full=True)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, FramePackingError):
+            raise
+        raise FramePackingError(f"a columnar frame that does not read: {exc}") from exc
+    if not 0 < table.num_rows <= MAX_FRAME_PLAYS:
+        raise FramePackingError(
+            f"a columnar frame of {table.num_rows} plays (1 to {MAX_FRAME_PLAYS} allowed)"
+        )
+    return table
 
 
 @functools.cache
@@ -96,8 +173,15 @@ def frames_of(lines: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def frame_lines(value: bytes) -> list[bytes]:
-    """The play lines of a frame, plain or packed."""
+    """The play lines of a plain or packed frame."""
     return unpack_frame(value).split(SEPARATOR)
+
+
+def play_count(value: bytes) -> int:
+    """How many plays a frame of any form holds (its layout read, its plays not checked)."""
+    if is_columnar(value):
+        return int(read_columns(value).num_rows)
+    return len(frame_lines(value))
 
 
 def decode_frame(value: bytes | None) -> list[AcceptedPlay]:
@@ -109,6 +193,8 @@ def decode_frame(value: bytes | None) -> list[AcceptedPlay]:
     if value is None:
         raise DecodeError("empty message")
     try:
+        if is_columnar(value):
+            return _columnar_plays(read_columns(value))
         value = unpack_frame(value)
     except FramePackingError as exc:
         raise DecodeError(str(exc)) from exc
@@ -132,3 +218,13 @@ def _play(number: int, line: bytes) -> AcceptedPlay:
         return decode(line, AcceptedPlay, max_bytes=MAX_FRAME_BYTES)
     except DecodeError as exc:
         raise DecodeError(f"play {number} of the frame: {exc}", exc.code) from exc
+
+
+def _columnar_plays(table: Any) -> list[AcceptedPlay]:
+    plays = []
+    for number, row in enumerate(table.to_pylist(), start=1):
+        try:
+            plays.append(decode_object(row, AcceptedPlay))
+        except DecodeError as exc:
+            raise DecodeError(f"play {number} of the frame: {exc}", exc.code) from exc
+    return plays

@@ -168,16 +168,28 @@ def mac_ok(play_key: bytes, play: Play) -> bool:
     return play.model is not None and sealing.verify_play_mac(play_key, play.model)
 
 
-def accepted_play_bytes(play: Play, accepted_at: str) -> bytes:
-    """The JSON of ``AcceptedPlay`` for ``play`` (a unit test pins it to the model)."""
+class AcceptedRow(NamedTuple):
+    """One accepted play's ``AcceptedPlay`` values, times as wire text: a row of the columnar
+    frames the server sends (protocol/frames.py)."""
+
+    event_id: str
+    user_id: str
+    track_id: str
+    operation_type: str
+    start_time: str
+    event_time: str
+    duration_ms: int
+    genre: str
+    accepted_at: str
+
+
+def accepted_row(play: Play, accepted_at: str) -> AcceptedRow:
+    """The ``AcceptedPlay`` of ``play`` as a row (a unit test pins it to the model)."""
     wire = play.wire
-    return (
-        f'{{"version":{SCHEMA_VERSION},"type":"play_accepted","event_id":"{play.event_id}",'
-        f'"user_id":"{play.user_id}","track_id":"{play.track_id}",'
-        f'"operation_type":"{play.operation_type}","start_time":"{wire.start_time}",'
-        f'"event_time":"{wire.event_time}","duration_ms":{play.duration_ms},'
-        f'"genre":{wire.genre},"accepted_at":"{accepted_at}"}}'
-    ).encode()
+    return AcceptedRow(
+        play.event_id, play.user_id, play.track_id, play.operation_type, wire.start_time,
+        wire.event_time, play.duration_ms, play.genre, accepted_at,
+    )  # fmt: skip
 
 
 def fields_of(play: Play) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
@@ -31,15 +31,16 @@ from bluetrack.protocol.codec import encode
 from bluetrack.protocol.envelope import SCHEMA_VERSION, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
-from bluetrack.protocol.frames import frames_of, pack_frame
+from bluetrack.protocol.frames import COLUMNS, MAX_FRAME_PLAYS, columnar_frame
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
 from bluetrack.server.play_columns import plainly_valid
 from bluetrack.server.play_wire import (
+    AcceptedRow,
     Play,
     _quoted,
-    accepted_play_bytes,
+    accepted_row,
     decode_play,
     mac_ok,
     wire_time,
@@ -60,13 +61,6 @@ class ConsumedMessage(Protocol):
     def offset(self) -> int | None: ...
 
 
-class AcceptedLine(NamedTuple):
-    """One accepted play's ``AcceptedPlay`` JSON, with the user it is partitioned by."""
-
-    user_id: str
-    line: bytes
-
-
 class Frame(NamedTuple):
     """One record for the accepted topic: a frame of plays for one partition."""
 
@@ -76,7 +70,7 @@ class Frame(NamedTuple):
 
 @dataclass
 class PlayBatch:
-    accepted_lines: list[AcceptedLine] = field(default_factory=list)  # in consumed order
+    accepted_rows: list[AcceptedRow] = field(default_factory=list)  # in consumed order
     outgoing: list[Outgoing] = field(default_factory=list)  # dead letters
     history: list[HistoryEntry] = field(default_factory=list)
     accepted_ids: list[str] = field(default_factory=list)  # forget these if the batch is retried
@@ -180,7 +174,7 @@ class PlayVerifier:
         # the times do.
         earliest, latest = _ms_ceil(window.earliest), wire_time(window.latest.astimezone(UTC))
         session_of, track_of, seen = self._sessions.get, self._tracks.get, self.seen
-        lines, history, ids = batch.accepted_lines, batch.history, batch.accepted_ids
+        rows_out, history, ids = batch.accepted_rows, batch.history, batch.accepted_ids
         # Ids accepted here and not yet told to the replay guard (told before any event goes
         # through ``_verify``, which asks the guard).
         fresh: set[str] = set()
@@ -233,15 +227,8 @@ class PlayVerifier:
                 continue
             fresh.add(event_id)
             ids.append(event_id)
-            lines.append(
-                AcceptedLine(
-                    user_id,
-                    # play_wire.accepted_play_bytes, spelled out
-                    f'{{"version":{SCHEMA_VERSION},"type":"play_accepted",'
-                    f'"event_id":"{event_id}","user_id":"{user_id}","track_id":"{track_id}",'
-                    f'"operation_type":"{op}","start_time":"{start}","event_time":"{end}",'
-                    f'"duration_ms":{ms},"genre":{quoted},"accepted_at":"{accepted_at}"}}'.encode(),
-                )
+            rows_out.append(
+                AcceptedRow(event_id, user_id, track_id, op, start, end, ms, genre, accepted_at)
             )
             history.append(
                 HistoryEntry(
@@ -305,9 +292,7 @@ class PlayVerifier:
     def _accept(self, batch: PlayBatch, play: Play, now: datetime, accepted_at: str) -> None:
         self.seen.remember(play.event_id)
         batch.accepted_ids.append(play.event_id)
-        batch.accepted_lines.append(
-            AcceptedLine(play.user_id, accepted_play_bytes(play, accepted_at))
-        )
+        batch.accepted_rows.append(accepted_row(play, accepted_at))
         batch.history.append(
             HistoryEntry(
                 event_id=play.event_id,
@@ -358,13 +343,23 @@ def partition_of(user_id: str, partitions: int) -> int:
     return zlib.crc32(user_id.encode()) % partitions
 
 
-def accepted_frames(lines: Sequence[AcceptedLine], partitions: int) -> list[Frame]:
-    """The batch's accepted plays as packed frames, each user's on their partition, in order."""
-    by_partition: dict[int, list[bytes]] = {}
-    for user_id, line in lines:
-        by_partition.setdefault(partition_of(user_id, partitions), []).append(line)
+def accepted_frames(rows: Sequence[AcceptedRow], partitions: int) -> list[Frame]:
+    """The batch's accepted plays as columnar frames, each user's on their partition, in
+    order."""
+    by_partition: dict[int, list[AcceptedRow]] = {}
+    for row in rows:
+        by_partition.setdefault(partition_of(row.user_id, partitions), []).append(row)
     return [
-        Frame(partition, pack_frame(frame))
+        Frame(partition, _frame(group[start : start + MAX_FRAME_PLAYS]))
         for partition, group in sorted(by_partition.items())
-        for frame in frames_of(group)
+        for start in range(0, len(group), MAX_FRAME_PLAYS)
     ]
+
+
+def _frame(rows: Sequence[AcceptedRow]) -> bytes:
+    columns: dict[str, list[Any]] = dict(
+        zip(AcceptedRow._fields, map(list, zip(*rows, strict=True)), strict=True)
+    )
+    columns["version"] = [SCHEMA_VERSION] * len(rows)
+    columns["type"] = ["play_accepted"] * len(rows)
+    return columnar_frame({name: columns[name] for name, _ in COLUMNS})
