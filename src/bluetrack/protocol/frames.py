@@ -1,23 +1,27 @@
-"""Accepted plays travel in frames: one Kafka record, many ``AcceptedPlay`` JSON lines.
+"""Accepted plays travel in frames: one Kafka record, many ``AcceptedPlay`` plays.
 
-A frame is one or more ``AcceptedPlay`` objects, each the model's own compact JSON on one
-line (``{`` to ``}``), joined by a single ``\\n``. One record per play cost the processor
-~20 µs of JVM time per play (Kafka record overhead, Spark's JSON parse), which capped the
-charts far below the rate the server accepts; a frame moves hundreds of plays in one record
-and is parsed in one vectorised call. A single AcceptedPlay JSON record is a frame of one,
-so a producer that sends plays one by one is still understood.
+A frame takes one of three forms, told apart by its first bytes:
 
-Frames stay small enough for Kafka's default 1 MiB record limit, and a user's plays keep
-to one partition (the producer chooses the partition from the user id), so per-user order
-holds as it did with one record per play.
+* **columnar** (what the server sends): ``COLUMNS_MAGIC``, a length, and zstd of one Arrow
+  IPC stream holding exactly the columns of ``AcceptedPlay`` (``COLUMNS``; timestamps as
+  their wire text). A reader takes the columns as they are: the stream processor spent
+  most of its batch time parsing JSON, and reading columns costs it ~3x less CPU per play.
+* **packed**: ``PACKED_MAGIC``, a length, and zstd of a plain frame;
+* **plain**: ``AcceptedPlay`` objects, each the model's own compact JSON on one line
+  (``{`` to ``}``), joined by a single ``\\n``. A single AcceptedPlay JSON record is a frame
+  of one, so a producer that sends plays one by one is still understood.
 
-A frame may travel *packed*: ``PACKED_MAGIC``, the plain frame's length (4 bytes, big
-endian) and the plain frame compressed with zstd. The server packs its frames: reading
-Kafka cost Spark ~10 ns per byte of record value on the reference machine, most of the
-processor's batch time, and packing cuts the bytes per play ~4x (Kafka's own batch
-compression does not help there: the Java consumer hands Spark the decompressed values).
-A packed frame is checked before it is opened: its declared length must be within the
-frame limit and must be exactly what the data decompresses to.
+One record per play cost the processor ~20 µs of JVM time per play (Kafka record overhead,
+Spark's JSON parse), which capped the charts far below the rate the server accepts; a frame
+moves up to ``MAX_FRAME_PLAYS`` plays in one record. Frames stay small enough for Kafka's
+default 1 MiB record limit, and a user's plays keep to one partition (the producer chooses
+the partition from the user id), so per-user order holds as it did with one record per play.
+
+A compressed frame is checked before it is opened: its declared length must be within the
+frame limit and must be exactly what the data decompresses to. A columnar frame's stream is
+then checked in full (its columns and their types, 1 to ``MAX_FRAME_PLAYS`` rows, offsets,
+UTF-8) before any value is read; its values meet the same rules as a JSON play's
+(``codec.decode_object``).
 """
 
 from __future__ import annotations
