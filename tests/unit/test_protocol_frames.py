@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from bluetrack.protocol.codec import encode
@@ -19,6 +20,7 @@ from bluetrack.protocol.frames import (
     PACKED_MAGIC,
     FramePackingError,
     columnar_frame,
+    columns_schema,
     decode_frame,
     frame_lines,
     frames_of,
@@ -188,3 +190,21 @@ def test_a_columnar_frame_that_does_not_read_is_refused() -> None:
             decode_frame(pack_frame(spoiled, COLUMNS_MAGIC))
     with pytest.raises(ValueError, match="1 to 1000 plays"):
         columnar_frame(_columns([play(1)] * (MAX_FRAME_PLAYS + 1)))
+
+
+def _ipc_stream(table: pa.Table, compression: str | None) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def test_a_columnar_frame_with_compressed_buffers_is_refused_before_they_are_opened() -> None:
+    # Arrow would open such buffers to any size they declare (a zstd bomb); the server
+    # never compresses buffers, only the frame as a whole.
+    plays = pa.table(_columns([play(1), play(2)]), schema=columns_schema())
+    for compression in ("zstd", "lz4"):
+        with pytest.raises(DecodeError, match="compressed buffers"):
+            decode_frame(pack_frame(_ipc_stream(plays, compression), COLUMNS_MAGIC))
+    assert decode_frame(pack_frame(_ipc_stream(plays, None), COLUMNS_MAGIC)) == [play(1), play(2)]

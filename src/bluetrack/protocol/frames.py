@@ -136,9 +136,10 @@ def read_columns(value: bytes) -> Any:
     FramePackingError. Only the values are left to the model's rules."""
     import pyarrow as pa
 
-    body = _opened(value)
+    body = pa.py_buffer(_opened(value))
     try:
-        reader = pa.ipc.open_stream(pa.py_buffer(body))
+        _refuse_compressed_buffers(body)
+        reader = pa.ipc.open_stream(body)
         if not reader.schema.equals(columns_schema()):
             raise FramePackingError(f"a columnar frame with other columns: {reader.schema}")
         table = reader.read_all()
@@ -152,6 +153,55 @@ def read_columns(value: bytes) -> Any:
             f"a columnar frame of {table.num_rows} plays (1 to {MAX_FRAME_PLAYS} allowed)"
         )
     return table
+
+
+def _refuse_compressed_buffers(body: Any) -> None:
+    """Refuse a stream whose record batches compress their buffers, before they are read.
+
+    Arrow decompresses such buffers to whatever size they declare: a 900-KiB frame of
+    zstd'd zeros could declare tens of GB and kill the reader, and Spark would hand the same
+    record to every restart. The frame is compressed as a whole already, so the server never
+    compresses buffers; whether a batch does is a field of its flatbuffer header, read here
+    by hand (pyarrow does not expose it).
+    """
+    import pyarrow as pa
+
+    for message in pa.ipc.MessageReader.open_stream(body):
+        if message.type == "record batch" and _has_body_compression(message.metadata):
+            raise FramePackingError(
+                "a columnar frame with compressed buffers (only the frame as a whole may be)"
+            )
+
+
+_RECORD_BATCH = 3  # MessageHeader.RecordBatch in Arrow's Message.fbs
+
+
+def _has_body_compression(metadata: Any) -> bool:
+    """Message.header is a RecordBatch whose ``compression`` (field 3) is set."""
+    buf = metadata.to_pybytes()
+    try:
+        root = struct.unpack_from("<I", buf, 0)[0]
+        kind_at = _field_at(buf, root, 1)  # Message.header_type
+        header_at = _field_at(buf, root, 2)  # Message.header
+        if kind_at is None or buf[kind_at] != _RECORD_BATCH or header_at is None:
+            raise FramePackingError("a columnar frame with a malformed batch header")
+        batch = header_at + struct.unpack_from("<I", buf, header_at)[0]
+        return _field_at(buf, batch, 3) is not None  # RecordBatch.compression
+    except (struct.error, IndexError) as exc:
+        raise FramePackingError("a columnar frame with a malformed batch header") from exc
+
+
+def _field_at(buf: bytes, table: int, field: int) -> int | None:
+    """Where field ``field`` of the flatbuffer table at ``table`` is, None if absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    if vtable < 0:
+        raise FramePackingError("a columnar frame with a malformed batch header")
+    size = struct.unpack_from("<H", buf, vtable)[0]
+    slot = 4 + 2 * field
+    if slot + 2 > size:
+        return None
+    offset = struct.unpack_from("<H", buf, vtable + slot)[0]
+    return table + offset if offset else None
 
 
 @functools.cache
