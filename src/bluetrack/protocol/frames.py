@@ -138,6 +138,9 @@ def read_columns(value: bytes) -> Any:
 
     body = pa.py_buffer(_opened(value))
     try:
+        # Two passes on purpose: headers first, then the stream reader. Reading each batch
+        # from its message (``ipc.read_record_batch``) in one pass crashed the process
+        # (SIGSEGV) on mutated frames that ``open_stream`` refuses cleanly.
         _refuse_compressed_buffers(body)
         reader = pa.ipc.open_stream(body)
         if not reader.schema.equals(columns_schema()):
