@@ -216,5 +216,28 @@ def test_plainly_valid_events_are_read_and_the_rest_left_alone() -> None:
     values = [good, b"{", None, json.dumps(odd_time).encode(), good, b"\xff{}"]
     cols = plainly_valid(values)
     assert cols.index == [0, 4]
-    assert cols.user_id == ["user-0001", "user-0001"]
-    assert cols.duration_ms == [180_000, 180_000]
+    assert cols.column("user_id") == ["user-0001", "user-0001"]
+    assert cols.column("duration_ms") == [180_000, 180_000]
+
+
+def test_a_mac_wrong_in_its_last_digit_only_is_refused_read_as_columns() -> None:
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    _, columns, _ = _world(start)
+    key = sealing.play_key_for(MASTER, "session-live-1")
+    events = [
+        signed_play(key, user_id="user-0001", session_id="session-live-1", track=TRACKS[0],
+                    at=start - timedelta(seconds=n))
+        for n in range(1, 4)
+    ]  # fmt: skip
+    last = events[1].mac[-1]
+    events[1] = events[1].model_copy(
+        update={"mac": events[1].mac[:-1] + ("1" if last == "0" else "0")}
+    )
+    messages = [
+        FakeMessage(Topic.SONGS_TRACKER, encode(e), None, 0, i) for i, e in enumerate(events)
+    ]
+    batch = columns.verify_batch(messages)
+    assert len(plainly_valid([m.value() for m in messages]).index) == 3, "all read as columns"
+    assert batch.accepted_ids == [events[0].event_id, events[2].event_id]
+    [letter] = [decode(r.value, DeadLetter) for r in batch.outgoing]
+    assert letter.reason == "the event's MAC does not verify"

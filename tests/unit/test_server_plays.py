@@ -31,6 +31,7 @@ from bluetrack.server.plays import (
     PlayVerifier,
     accepted_frames,
     partition_of,
+    rows_table,
 )
 from bluetrack.server.plays_loop import PlaysLoop
 from bluetrack.server.session_cache import SessionCache
@@ -97,7 +98,7 @@ def test_a_good_play_is_accepted_for_its_user_and_kept_in_history(world: World) 
     assert batch.accepted == 1 and batch.rejected == 0 and batch.outgoing == []
     [row] = batch.accepted_rows
     assert row.user_id == event.user_id
-    [frame] = accepted_frames(batch.accepted_rows, partitions=4)
+    [frame] = accepted_frames(batch.accepted_table(), partitions=4)
     [accepted] = decode_frame(frame.value)
     assert accepted.event_id == event.event_id and accepted.genre == event.genre
     assert accepted.event_time == event.event_time
@@ -223,7 +224,7 @@ def test_a_batch_becomes_frames_with_each_users_plays_on_one_partition_in_order(
     users = [world.session() for _ in range(6)]
     events = [world.play_for(*users[n % 6]) for n in range(60)]
     batch = world.verify(*events)
-    frames = accepted_frames(batch.accepted_rows, partitions=3)
+    frames = accepted_frames(batch.accepted_table(), partitions=3)
     assert len(frames) == len({f.partition for f in frames}) <= 3, "one frame per partition"
     plays = {f.partition: decode_frame(f.value) for f in frames}
     for partition, found in plays.items():
@@ -242,7 +243,7 @@ def test_a_batch_becomes_frames_with_each_users_plays_on_one_partition_in_order(
 def test_a_partition_with_more_plays_than_a_frame_holds_gets_several_frames() -> None:
     at = "2026-01-01T00:00:00.000Z"
     row = AcceptedRow("e" * 8, "u" * 8, "t", "start", at, at, 1, "rock", at)
-    frames = accepted_frames([row] * (MAX_FRAME_PLAYS + 1), partitions=2)
+    frames = accepted_frames(rows_table([row] * (MAX_FRAME_PLAYS + 1)), partitions=2)
     assert [len(decode_frame(f.value)) for f in frames] == [MAX_FRAME_PLAYS, 1]
     assert {f.partition for f in frames} == {partition_of("u" * 8, 2)}
     assert all(is_columnar(f.value) for f in frames)

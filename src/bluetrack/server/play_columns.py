@@ -1,12 +1,17 @@
-"""A batch of play events read column-wise: one Arrow parse instead of one decode per event.
+"""A batch of play events read and checked column-wise: one Arrow parse, not one per event.
 
 ``plainly_valid`` joins the batch's raw values into one JSON-lines document, parses it once
 with the processor's ``FrameReader(PlayEvent)`` (schema and checks derived from the model)
-and returns, as Python lists, the fields of the events that are *plainly* valid: exactly
-what ``play_wire``'s fast decode accepts, so such an event decodes to the same values either
-way. Everything else (a value that is not one line of ASCII-escape-free UTF-8 from ``{`` to
+and returns, as an Arrow table, the events that are *plainly* valid: exactly what
+``play_wire``'s fast decode accepts, so such an event decodes to the same values either way.
+Everything else (a value that is not one line of ASCII-escape-free UTF-8 from ``{`` to
 ``}``, that does not parse, breaks a rule of the model, or has a timestamp other than the one
 wire format) is left to the per-event path, which accepts it or says exactly why not.
+
+``rules_hold`` then checks those events against the server's rules (live session of the
+same user, known track of that genre and duration, times in the window, the MAC) with
+array operations: Python runs once per distinct session, track and genre of the batch, and
+once per event only for the HMAC itself (~1.5 µs of the ~2.5 µs it cost in the loop).
 
 Values with a backslash are left out on purpose: without escapes, Arrow's and pydantic's
 JSON parsers cannot read a string differently.
@@ -14,7 +19,8 @@ JSON parsers cannot read a string differently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hmac
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -23,9 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bluetrack.processor.frames import FrameReader, FrameRefused
+from bluetrack.processor.frames import FrameReader, FrameRefused, wire_schema
 from bluetrack.protocol.codec import MAX_REQUEST_BYTES
+from bluetrack.protocol.envelope import SCHEMA_VERSION
 from bluetrack.protocol.plays import PlayEvent
+from bluetrack.server.context import TrackFacts
+from bluetrack.server.play_wire import quoted
+from bluetrack.server.session_cache import LiveSession
 
 _READER = FrameReader(PlayEvent)
 # The wire format, with every field in range (the per-event path's regular expression is
@@ -38,31 +48,23 @@ _TIME = (
 _JOINT = b"}\n{"
 _SMALLEST = 16  # values: a piece this small that does not parse is left to the per-event path
 _MOST_PARSES = 32  # Arrow calls per batch
-_READ = (
-    "event_id", "user_id", "session_id", "client_id", "track_id", "operation_type",
-    "start_time", "event_time", "duration_ms", "genre", "mac",
-)  # fmt: skip
+_MAC_BYTES = 32  # SHA-256
 
 
 @dataclass(frozen=True, slots=True)
-class Columns:
+class Plain:
     """The plainly valid events of a batch: ``index[r]`` is row r's position in the batch."""
 
     index: list[int]
-    event_id: list[str]
-    user_id: list[str]
-    session_id: list[str]
-    client_id: list[str]
-    track_id: list[str]
-    operation_type: list[str]
-    start_time: list[str]
-    event_time: list[str]
-    duration_ms: list[int]
-    genre: list[str]
-    mac: list[str]
+    table: pa.Table  # PlayEvent's columns, as on the wire
+
+    def column(self, name: str) -> list[Any]:
+        """A column as Python values (through numpy: ~10x faster than ``to_pylist`` for
+        strings, no Arrow scalars made)."""
+        return self.table.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
 
 
-def plainly_valid(values: Sequence[bytes | None]) -> Columns:
+def plainly_valid(values: Sequence[bytes | None]) -> Plain:
     doc, candidates, raw = _one_line_objects(values)
     tables, index = _parse(raw, candidates, doc) if raw else ([], [])
     if not tables:
@@ -78,7 +80,7 @@ def plainly_valid(values: Sequence[bytes | None]) -> Columns:
         good[rows] = False
     if not good.all():
         table, index = table.filter(pa.array(good)), _kept(index, good)
-    return Columns(index, **{name: _listed(table, name) for name in _READ})
+    return Plain(index, table)
 
 
 def _wire_time(column: pa.ChunkedArray) -> np.ndarray:
@@ -101,11 +103,6 @@ def _late_in_month(column: pa.ChunkedArray) -> np.ndarray:
 
 def _kept(index: list[int], good: np.ndarray) -> list[int]:
     return np.asarray(index, dtype=np.int64)[good].tolist()  # type: ignore[no-any-return]
-
-
-def _listed(table: pa.Table, name: str) -> list[Any]:
-    # Through numpy: ~10x faster than ``to_pylist`` for strings (no Arrow scalars made).
-    return table.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
 
 
 def _one_line_objects(
@@ -180,5 +177,97 @@ def _parse(
     return tables, index  # in batch order: pieces are taken first half first
 
 
-def _empty() -> Columns:
-    return Columns([], **{name: [] for name in _READ})
+def _empty() -> Plain:
+    return Plain([], wire_schema(PlayEvent).empty_table())
+
+
+# --- the server's rules, per column ---------------------------------------------------------
+def rules_hold(
+    plain: Plain,
+    session_of: Callable[[str], LiveSession | None],
+    track_of: Callable[[str], TrackFacts | None],
+    now: datetime,
+    window: tuple[str, str],
+) -> np.ndarray:
+    """Per row, whether the event keeps every rule but the replay check: a live session of
+    its own user, a known track with that genre and duration, an event time within
+    ``window`` (wire text, earliest and latest) and not before the start, and a MAC that
+    verifies. The conditions are ``plays._verify_columns``'s, column by column."""
+    table = plain.table
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    session_ids, session_at = distinct(table.column("session_id"))
+    sessions = [session_of(s) for s in session_ids]
+    live = np.array([s is not None and now < s.expires_at for s in sessions], dtype=bool)
+    own = pa.array([s.user_id if s is not None else None for s in sessions], pa.string())
+    holds = live[session_at] & _true(pc.equal(table.column("user_id"), own.take(session_at)))
+    holds &= _track_rules(table, track_of)
+    start, end = table.column("start_time"), table.column("event_time")
+    earliest, latest = window
+    holds &= _true(pc.greater_equal(end, earliest)) & _true(pc.less_equal(end, latest))
+    holds &= _true(pc.less_equal(start, end))
+    keys = [s.play_key if s is not None else b"" for s in sessions]
+    return holds & _macs_verify(plain, keys, session_at)  # type: ignore[no-any-return]
+
+
+def _track_rules(table: pa.Table, track_of: Callable[[str], TrackFacts | None]) -> np.ndarray:
+    """A known track, one of its genres, its real duration."""
+    track_ids, track_at = distinct(table.column("track_id"))
+    facts = [track_of(t) for t in track_ids]
+    duration = np.array([f.duration_ms if f is not None else -1 for f in facts], dtype=np.int64)
+    known = np.array([f is not None for f in facts], dtype=bool)
+    holds = known[track_at] & (table.column("duration_ms").to_numpy() == duration[track_at])
+    # Genre membership once per distinct (track, genre) pair of the batch.
+    genres, genre_at = distinct(table.column("genre"))
+    pair = track_at.astype(np.int64) * len(genres) + genre_at
+    pairs, pair_at = np.unique(pair, return_inverse=True)
+    member = np.array(
+        [
+            (f := facts[p // len(genres)]) is not None and genres[p % len(genres)] in f.genres
+            for p in pairs.tolist()
+        ],
+        dtype=bool,
+    )
+    return holds & member[pair_at]  # type: ignore[no-any-return]
+
+
+def _macs_verify(plain: Plain, keys: list[bytes], session_at: np.ndarray) -> np.ndarray:
+    """HMAC-SHA256 of each event's signing bytes (``play_wire.signing_bytes``, built by
+    Arrow for the whole batch) under its session's key, against its ``mac``."""
+    table = plain.table
+    genres, genre_at = distinct(table.column("genre"))
+    genre_json = pa.array([quoted(g) for g in genres], pa.string()).take(genre_at)
+    column = table.column
+    signed = pc.binary_join_element_wise(
+        '{"client_id":"', column("client_id"),
+        '","duration_ms":', pc.cast(column("duration_ms"), pa.string()),
+        ',"event_id":"', column("event_id"),
+        '","event_time":"', column("event_time"),
+        '","genre":', genre_json,
+        ',"operation_type":"', column("operation_type"),
+        '","session_id":"', column("session_id"),
+        '","start_time":"', column("start_time"),
+        '","track_id":"', column("track_id"),
+        '","type":"play_event","user_id":"', column("user_id"),
+        f'","version":{SCHEMA_VERSION}}}',
+        "",  # the separator
+    )  # fmt: skip
+    messages = pc.cast(signed, pa.binary()).to_numpy(zero_copy_only=False)
+    digest = hmac.digest
+    expected = b"".join(
+        [digest(keys[k], m, "sha256") for k, m in zip(session_at.tolist(), messages, strict=True)]
+    )
+    given = bytes.fromhex("".join(plain.column("mac")))  # the model's rule: 64 lowercase hex
+    # Every byte of every MAC compared (no early exit), as hmac.compare_digest does.
+    differ = np.frombuffer(expected, np.uint8) ^ np.frombuffer(given, np.uint8)
+    return np.bitwise_or.reduce(differ.reshape(-1, _MAC_BYTES), axis=1) == 0  # type: ignore[no-any-return]
+
+
+def distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """(the column's distinct values, each row's position among them)."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]

@@ -94,7 +94,7 @@ def decode_play(raw: bytes | None) -> Play:
 
 
 def play_of(event: PlayEvent) -> Play:
-    wire = WireText(wire_time(event.start_time), wire_time(event.event_time), _quoted(event.genre))
+    wire = WireText(wire_time(event.start_time), wire_time(event.event_time), quoted(event.genre))
     return Play(
         event.event_id, event.user_id, event.session_id, event.client_id, event.track_id,
         event.operation_type, event.start_time, event.event_time, event.duration_ms,
@@ -131,7 +131,7 @@ def _well_formed_play(raw: bytes) -> Play | None:
         return None
     return Play(
         event_id, user_id, session_id, client_id, track_id, data["operation_type"],
-        start_time, event_time, duration, genre, mac, WireText(start, end, _quoted(genre)),
+        start_time, event_time, duration, genre, mac, WireText(start, end, quoted(genre)),
     )  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def wire_time(value: datetime) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _quoted(genre: str) -> str:
+def quoted(genre: str) -> str:
     """JSON string literal of a genre; there are ~100 genres, so this is nearly always a hit."""
     return json.dumps(genre)
 

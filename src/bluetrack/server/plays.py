@@ -17,12 +17,15 @@ its code and reason. A property test requires both paths to decide alike.
 
 from __future__ import annotations
 
-import hmac
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from itertools import repeat
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import numpy as np
+import pyarrow as pa
 
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
@@ -35,11 +38,10 @@ from bluetrack.protocol.frames import COLUMNS, MAX_FRAME_PLAYS, columnar_frame
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
-from bluetrack.server.play_columns import plainly_valid
+from bluetrack.server.play_columns import Plain, distinct, plainly_valid, rules_hold
 from bluetrack.server.play_wire import (
     AcceptedRow,
     Play,
-    _quoted,
     accepted_row,
     decode_play,
     mac_ok,
@@ -49,6 +51,10 @@ from bluetrack.server.session_cache import SessionCache
 from bluetrack.store.history import HistoryEntry
 
 COMPONENT = "server"
+ACCEPTED_SCHEMA = pa.schema(
+    [(name, pa.int64() if name == "duration_ms" else pa.string()) for name in AcceptedRow._fields]
+)
+_T = TypeVar("_T")
 
 
 class ConsumedMessage(Protocol):
@@ -70,15 +76,65 @@ class Frame(NamedTuple):
 
 @dataclass
 class PlayBatch:
-    accepted_rows: list[AcceptedRow] = field(default_factory=list)  # in consumed order
+    """What verifying a batch decided: accepted plays (in consumed order), dead letters."""
+
     outgoing: list[Outgoing] = field(default_factory=list)  # dead letters
-    history: list[HistoryEntry] = field(default_factory=list)
-    accepted_ids: list[str] = field(default_factory=list)  # forget these if the batch is retried
     rejected: int = 0
+    # Accepted plainly valid events, as columns (see ``take_plain``) ...
+    _plain: pa.Table = field(default_factory=lambda: ACCEPTED_SCHEMA.empty_table())
+    _plain_at: list[int] = field(default_factory=list)  # their positions in the batch
+    _plain_ids: list[str] = field(default_factory=list)
+    _plain_now: datetime | None = None
+    # ... and events accepted one by one: (position, row, history entry).
+    _each: list[tuple[int, AcceptedRow, HistoryEntry]] = field(default_factory=list)
+
+    def take_plain(
+        self, plain: Plain, rows: list[int], positions: list[int], accepted_at: str, now: datetime
+    ) -> None:
+        """Accept ``rows`` of ``plain`` (at ``positions`` in the batch)."""
+        taken = pa.array(rows, pa.int64())
+        table = plain.table.take(taken).select(list(ACCEPTED_SCHEMA.names[:-1]))
+        accepted = pa.array([accepted_at] * len(rows), pa.string())
+        self._plain = table.append_column("accepted_at", accepted).cast(ACCEPTED_SCHEMA)
+        self._plain_at = positions
+        self._plain_ids = table.column("event_id").to_pylist()
+        self._plain_now = now
+
+    def take_one(self, position: int, row: AcceptedRow, entry: HistoryEntry) -> None:
+        self._each.append((position, row, entry))
 
     @property
     def accepted(self) -> int:
-        return len(self.accepted_ids)
+        return len(self._plain_ids) + len(self._each)
+
+    @property
+    def accepted_ids(self) -> list[str]:
+        """Forget these if the batch is retried."""
+        return self._in_order(self._plain_ids, [row.event_id for _, row, _ in self._each])
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        plain = _history_of(self._plain, self._plain_now) if self._plain_now else []
+        return self._in_order(plain, [entry for _, _, entry in self._each])
+
+    def accepted_table(self) -> pa.Table:
+        """The accepted plays' ``AcceptedRow`` columns, in consumed order."""
+        if not self._each:
+            return self._plain
+        each = rows_table([row for _, row, _ in self._each])
+        order = np.argsort(self._plain_at + [at for at, _, _ in self._each], kind="stable")
+        return pa.concat_tables([self._plain, each]).take(order)
+
+    @property
+    def accepted_rows(self) -> list[AcceptedRow]:
+        table = self.accepted_table()
+        return [AcceptedRow(**row) for row in table.to_pylist()]
+
+    def _in_order(self, plain: list[_T], each: list[_T]) -> list[_T]:
+        if not each:
+            return plain
+        positions = self._plain_at + [at for at, _, _ in self._each]
+        return [item for _, item in sorted(zip(positions, plain + each, strict=True))]
 
 
 class _TimeWindow(NamedTuple):
@@ -130,121 +186,92 @@ class PlayVerifier:
     def _verify_each(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
         """The per-event path: decode, then verify, one event at a time."""
         batch = PlayBatch()
-        decoded: list[tuple[ConsumedMessage, Play]] = []
-        for msg in messages:
+        decoded: list[tuple[int, ConsumedMessage, Play]] = []
+        for position, msg in enumerate(messages):
             try:
-                decoded.append((msg, decode_play(msg.value())))
+                decoded.append((position, msg, decode_play(msg.value())))
             except DecodeError as exc:
                 self._refuse(batch, msg, exc.code, str(exc))
         now = self._now()
-        self._sessions.refresh({play.session_id for _, play in decoded}, now)
+        self._sessions.refresh({play.session_id for _, _, play in decoded}, now)
         window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
         accepted_at = wire_time(now)
-        for msg, play in decoded:
-            self._verify_one(batch, msg, play, now, window, accepted_at)
+        for position, msg, play in decoded:
+            self._verify_one(batch, msg, play, now, window, accepted_at, position)
         return batch
 
     def _verify_columns(self, messages: Sequence[ConsumedMessage]) -> PlayBatch:
         """The per-event path's decisions, in its order, with the plainly valid events read
-        as columns (``play_columns``) and checked with little Python per event. An event
-        that breaks any rule is verified again by ``_verify``, which says which and why."""
-        batch = PlayBatch()
+        and checked as columns (``play_columns``). An event that breaks any rule is verified
+        again by ``_verify``, which says which and why."""
         values = [msg.value() for msg in messages]
-        cols = plainly_valid(values)
-        # Per message: None for the next row of ``cols``, else the per-event path's Play.
-        decoded: list[tuple[ConsumedMessage, Play | None]] = []
-        in_cols = iter(cols.index)
-        next_row = next(in_cols, -1)
-        for position, msg in enumerate(messages):
-            if position == next_row:
-                decoded.append((msg, None))
-                next_row = next(in_cols, -1)
-                continue
-            try:
-                decoded.append((msg, decode_play(values[position])))
-            except DecodeError as exc:
-                self._refuse(batch, msg, exc.code, str(exc))
+        plain = plainly_valid(values)
+        row_at = [-1] * len(messages)  # position in the batch -> row of ``plain`` (or -1)
+        for row, position in enumerate(plain.index):
+            row_at[position] = row
+        batch = PlayBatch()
+        decoded: dict[int, Play] = {}  # the other events, decoded one by one
+        for position, row in enumerate(row_at):
+            if row < 0:
+                try:
+                    decoded[position] = decode_play(values[position])
+                except DecodeError as exc:
+                    self._refuse(batch, messages[position], exc.code, str(exc))
         now = self._now()
-        self._sessions.refresh(
-            {*cols.session_id, *(p.session_id for _, p in decoded if p is not None)}, now
-        )
+        session_ids = plain.table.column("session_id").unique().to_pylist()
+        self._sessions.refresh({*session_ids, *(p.session_id for p in decoded.values())}, now)
         window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
         accepted_at = wire_time(now)
         # The window as wire text: times on the wire are whole ms, and their text sorts as
         # the times do.
-        earliest, latest = _ms_ceil(window.earliest), wire_time(window.latest.astimezone(UTC))
-        session_of, track_of, seen = self._sessions.get, self._tracks.get, self.seen
-        rows_out, history, ids = batch.accepted_rows, batch.history, batch.accepted_ids
-        # Ids accepted here and not yet told to the replay guard (told before any event goes
+        wire_window = (_ms_ceil(window.earliest), wire_time(window.latest.astimezone(UTC)))
+        holds = rules_hold(plain, self._sessions.get, self._tracks.get, now, wire_window)
+        ids = plain.column("event_id")
+        seen = self.seen
+        if len(plain.index) == len(messages) and holds.all() and _all_new(ids, seen):
+            taken = list(range(len(ids)))  # the common case: every event accepted
+        else:
+            taken = self._in_order(batch, messages, values, row_at, decoded, holds, ids, now)
+        batch.take_plain(plain, taken, [plain.index[row] for row in taken], accepted_at, now)
+        seen.remember_many([ids[row] for row in taken])
+        return batch
+
+    def _in_order(
+        self,
+        batch: PlayBatch,
+        messages: Sequence[ConsumedMessage],
+        values: list[bytes | None],
+        row_at: list[int],
+        decoded: dict[int, Play],
+        holds: np.ndarray,
+        ids: list[str],
+        now: datetime,
+    ) -> list[int]:
+        """Go through the batch in order: a plain event that keeps the rules and is new is
+        taken (its row returned); any other goes through ``_verify_one``."""
+        window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
+        accepted_at = wire_time(now)
+        seen, taken = self.seen, []
+        # Ids taken here and not yet told to the replay guard (told before any event goes
         # through ``_verify``, which asks the guard).
         fresh: set[str] = set()
-        rows = zip(
-            cols.event_id, cols.user_id, cols.session_id, cols.client_id, cols.track_id,
-            cols.operation_type, cols.start_time, cols.event_time, cols.duration_ms, cols.genre,
-            cols.mac, strict=True,
-        )  # fmt: skip
-        for msg, play in decoded:
-            if play is not None:
-                seen.remember_many(fresh)
-                fresh.clear()
-                self._verify_one(batch, msg, play, now, window, accepted_at)
-                continue
-            event_id, user_id, session_id, client_id, track_id, op, start, end, ms, genre, mac = (
-                next(rows)
-            )
-            session = session_of(session_id)
-            track = track_of(track_id)
-            quoted = _quoted(genre)
-            if (
-                session is None
-                or session.expires_at <= now
-                or user_id != session.user_id
-                or track is None
-                or genre not in track.genres
-                or not earliest <= end <= latest
-                or start > end
-                or ms != track.duration_ms
-                or event_id in fresh
-                or seen.seen(event_id)
-                or not hmac.compare_digest(
-                    hmac.digest(
-                        session.play_key,
-                        # play_wire.signing_bytes, spelled out
-                        f'{{"client_id":"{client_id}","duration_ms":{ms},'
-                        f'"event_id":"{event_id}","event_time":"{end}","genre":{quoted},'
-                        f'"operation_type":"{op}","session_id":"{session_id}",'
-                        f'"start_time":"{start}","track_id":"{track_id}","type":"play_event",'
-                        f'"user_id":"{user_id}","version":{SCHEMA_VERSION}}}'.encode(),
-                        "sha256",
-                    ).hex(),
-                    mac,
-                )
-            ):
-                # Some rule is broken: the per-event path finds which, in its order.
-                seen.remember_many(fresh)
-                fresh.clear()
-                self._verify_one(batch, msg, decode_play(msg.value()), now, window, accepted_at)
-                continue
-            fresh.add(event_id)
-            ids.append(event_id)
-            rows_out.append(
-                AcceptedRow(event_id, user_id, track_id, op, start, end, ms, genre, accepted_at)
-            )
-            history.append(
-                HistoryEntry(
-                    event_id,
-                    user_id,
-                    track_id,
-                    genre,
-                    op,
-                    datetime.fromisoformat(start),
-                    datetime.fromisoformat(end),
-                    ms,
-                    now,
-                )
-            )
-        seen.remember_many(fresh)
-        return batch
+        holding = holds.tolist()
+        for position, row in enumerate(row_at):
+            if row >= 0:
+                event_id = ids[row]
+                if holding[row] and event_id not in fresh and not seen.seen(event_id):
+                    fresh.add(event_id)
+                    taken.append(row)
+                    continue
+                play = decode_play(values[position])  # some rule is broken: find which
+            elif position in decoded:
+                play = decoded[position]
+            else:
+                continue  # refused when decoded
+            seen.remember_many(fresh)
+            fresh.clear()
+            self._verify_one(batch, messages[position], play, now, window, accepted_at, position)
+        return taken
 
     def _verify_one(
         self,
@@ -254,13 +281,14 @@ class PlayVerifier:
         now: datetime,
         window: _TimeWindow,
         accepted_at: str,
+        position: int,
     ) -> None:
         try:
             self._verify(play, now, window)
         except _Refused as exc:
             self._refuse(batch, msg, exc.code, str(exc))
             return
-        self._accept(batch, play, now, accepted_at)
+        self._accept(batch, play, now, accepted_at, position)
 
     def _verify(self, play: Play, now: datetime, window: _TimeWindow) -> None:
         """Raise _Refused for the first broken rule."""
@@ -289,11 +317,13 @@ class PlayVerifier:
         if self.seen.seen(play.event_id):
             raise _Refused(ErrorCode.DUPLICATE_EVENT, "this event id was already accepted")
 
-    def _accept(self, batch: PlayBatch, play: Play, now: datetime, accepted_at: str) -> None:
+    def _accept(
+        self, batch: PlayBatch, play: Play, now: datetime, accepted_at: str, position: int
+    ) -> None:
         self.seen.remember(play.event_id)
-        batch.accepted_ids.append(play.event_id)
-        batch.accepted_rows.append(accepted_row(play, accepted_at))
-        batch.history.append(
+        batch.take_one(
+            position,
+            accepted_row(play, accepted_at),
             HistoryEntry(
                 event_id=play.event_id,
                 user_id=play.user_id,
@@ -304,7 +334,7 @@ class PlayVerifier:
                 event_time=play.event_time,
                 duration_ms=play.duration_ms,
                 accepted_at=now,
-            )
+            ),
         )
 
     def _refuse(self, batch: PlayBatch, msg: ConsumedMessage, code: ErrorCode, reason: str) -> None:
@@ -343,23 +373,51 @@ def partition_of(user_id: str, partitions: int) -> int:
     return zlib.crc32(user_id.encode()) % partitions
 
 
-def accepted_frames(rows: Sequence[AcceptedRow], partitions: int) -> list[Frame]:
-    """The batch's accepted plays as columnar frames, each user's on their partition, in
-    order."""
-    by_partition: dict[int, list[AcceptedRow]] = {}
-    for row in rows:
-        by_partition.setdefault(partition_of(row.user_id, partitions), []).append(row)
-    return [
-        Frame(partition, _frame(group[start : start + MAX_FRAME_PLAYS]))
-        for partition, group in sorted(by_partition.items())
-        for start in range(0, len(group), MAX_FRAME_PLAYS)
-    ]
+def accepted_frames(accepted: pa.Table, partitions: int) -> list[Frame]:
+    """The accepted plays (``ACCEPTED_SCHEMA``, in consumed order) as columnar frames, each
+    user's on their partition, in order."""
+    users = accepted.column("user_id")
+    user_ids, user_at = distinct(users)
+    partition = np.array([partition_of(u, partitions) for u in user_ids], np.int64)[user_at]
+    frames = []
+    for part in np.unique(partition).tolist():
+        group = accepted.filter(pa.array(partition == part))
+        frames += [
+            Frame(part, _frame(group.slice(start, MAX_FRAME_PLAYS)))
+            for start in range(0, group.num_rows, MAX_FRAME_PLAYS)
+        ]
+    return frames
 
 
-def _frame(rows: Sequence[AcceptedRow]) -> bytes:
-    columns: dict[str, list[Any]] = dict(
-        zip(AcceptedRow._fields, map(list, zip(*rows, strict=True)), strict=True)
-    )
-    columns["version"] = [SCHEMA_VERSION] * len(rows)
-    columns["type"] = ["play_accepted"] * len(rows)
+def rows_table(rows: Sequence[AcceptedRow]) -> pa.Table:
+    """Rows as an ``ACCEPTED_SCHEMA`` table."""
+    columns = zip(*rows, strict=True) if rows else [[] for _ in AcceptedRow._fields]
+    named = dict(zip(AcceptedRow._fields, map(list, columns), strict=True))
+    return pa.table(named, ACCEPTED_SCHEMA)
+
+
+def _frame(rows: pa.Table) -> bytes:
+    columns: dict[str, Any] = {name: rows.column(name) for name in AcceptedRow._fields}
+    columns["version"] = pa.array([SCHEMA_VERSION] * rows.num_rows, pa.int64())
+    columns["type"] = pa.array(["play_accepted"] * rows.num_rows, pa.string())
     return columnar_frame({name: columns[name] for name, _ in COLUMNS})
+
+
+def _history_of(accepted: pa.Table, now: datetime) -> list[HistoryEntry]:
+    def column(name: str) -> list[Any]:
+        return accepted.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+
+    parse = datetime.fromisoformat
+    return list(
+        map(
+            HistoryEntry,
+            column("event_id"), column("user_id"), column("track_id"), column("genre"),
+            column("operation_type"), map(parse, column("start_time")),
+            map(parse, column("event_time")), column("duration_ms"), repeat(now),
+        )
+    )  # fmt: skip
+
+
+def _all_new(ids: list[str], seen: ReplayGuard) -> bool:
+    """No id twice in ``ids``, none remembered by ``seen``."""
+    return len(set(ids)) == len(ids) and not any(map(seen.seen, ids))

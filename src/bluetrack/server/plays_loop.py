@@ -128,11 +128,11 @@ class PlaysLoop:
 
         for record in batch.outgoing:
             produce(self._producer, record, on_delivery)
-        if batch.accepted_rows:
+        if batch.accepted:
             # No key: a frame holds many users' plays; the partition we choose keeps each
             # user's plays together and in order (see plays.partition_of).
             topic = str(Topic.PLAYS_ACCEPTED)
-            for frame in accepted_frames(batch.accepted_rows, self._partitions(topic)):
+            for frame in accepted_frames(batch.accepted_table(), self._partitions(topic)):
                 produce_to(self._producer, topic, frame.partition, frame.value, on_delivery)
         remaining = self._producer.flush(self._flush_timeout_s)
         if remaining or failures:
