@@ -72,6 +72,7 @@ from bluetrack.server.handlers import REGISTRY
 from bluetrack.server.plays import PlayVerifier
 from bluetrack.server.session_cache import SessionCache
 from bluetrack.server.testing import as_messages, auth_proof
+from bluetrack.stack import ferretdb, kafka, processes
 from bluetrack.store.server_keys import ServerKeys, load_or_create
 from bluetrack.store.sessions import InMemorySessions, SessionRecord, SessionRepository
 
@@ -234,14 +235,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stack_pids(settings: Settings, server_pid: int) -> dict[str, int]:
+    """The processes sharing the machine's cores during the plays run."""
+    pids = {"server": server_pid, "benchmark": os.getpid()}
+    for name in (kafka.NAME, ferretdb.NAME):
+        pid = processes.running_pid(settings.home, name)
+        if pid is not None:
+            pids[name] = pid
+    return pids
+
+
 def accepted_rate(
     settings: Settings, expected: int, server_pid: int, timeout_s: float = 600
 ) -> dict[str, Any]:
     """Read frames of AcceptedPlay until ``expected`` plays arrived; rate from broker timestamps.
 
     The server's CPU time between the first and the last arrival gives a figure that does
-    not depend on what else the machine is running: CPU microseconds per accepted play.
+    not depend on what else the machine is running: CPU microseconds per accepted play. The
+    CPU of every process of the stack over the same span says where the cores went.
     """
+    pids = stack_pids(settings, server_pid)
+    cores_first = cores_last = _cpu_of(pids), time.monotonic()
     consumer = make_consumer(settings, f"bench-accepted-{uuid.uuid4().hex}")
     consumer.assign(
         [
@@ -264,9 +278,11 @@ def accepted_rate(
             plays = sum(count for _, count in frames)
             if not stamps:
                 cpu_first, seen_at_first_cpu = cpu_seconds(server_pid), plays
+                cores_first = _cpu_of(pids), time.monotonic()
             stamps.extend(frames)
             seen += plays
             cpu_last = cpu_seconds(server_pid)
+            cores_last = _cpu_of(pids), time.monotonic()
     finally:
         consumer.close()
     if len(stamps) < 2:
@@ -283,7 +299,21 @@ def accepted_rate(
         "server_cpu_us_per_event": round(
             (cpu_last - cpu_first) / max(seen - seen_at_first_cpu, 1) * 1e6, 1
         ),
+        "cores_used": _cores(cores_first, cores_last),
     }
+
+
+def _cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def _cores(
+    first: tuple[dict[str, float], float], last: tuple[dict[str, float], float]
+) -> dict[str, float]:
+    """Cores each process used on average between two samples (CPU seconds / wall seconds)."""
+    (cpu_first, at_first), (cpu_last, at_last) = first, last
+    wall = max(at_last - at_first, 1e-3)
+    return {name: round((cpu_last[name] - cpu_first[name]) / wall, 2) for name in cpu_first}
 
 
 def verifier_rate(
