@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from bluetrack.processor.engine import ChartEngine
 
@@ -37,7 +38,7 @@ def synthetic_batches(
     seed: int,
     first_event: int = 0,
     jitter_ms: int = 2_000,
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.Table]:
     rng = np.random.default_rng(seed)
     users = np.array([f"user-{i:08d}" for i in range(n_users)], dtype=object)
     for start in range(first_event, first_event + n_events, batch_size):
@@ -47,18 +48,18 @@ def synthetic_batches(
         event_time -= rng.integers(0, jitter_ms + 1, n)  # out of order within the watermark
         event_time[rng.random(n) < 0.001] -= 40_000  # late
         genre_index = rng.integers(0, len(GENRES), n)
-        yield pd.DataFrame(
+        yield pa.table(
             {
                 "event_id": pd.Series(serial).map("ev-{:012d}".format).to_numpy(object),
                 "user_id": users[rng.integers(0, n_users, n)],
-                "track_id": "track",
+                "track_id": np.full(n, "track", dtype=object),
                 "operation_type": OPERATIONS[rng.choice(len(OPERATIONS), n, p=OPERATION_WEIGHTS)],
                 "start_time_ms": event_time,
                 "event_time_ms": event_time,
                 "duration_ms": DURATIONS_MS[genre_index % len(DURATIONS_MS)],
                 "genre": GENRES[genre_index],
             }
-        )
+        )  # Arrow, as the sink pulls batches
 
 
 def bench_engine(

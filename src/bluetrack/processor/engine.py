@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bluetrack.core.charts import ChartSnapshot, PlayRecord, empty_snapshot, rank_genres
 from bluetrack.core.rules import (
@@ -40,6 +41,8 @@ from bluetrack.core.rules import (
     Rules,
     counting_horizon,
 )
+from bluetrack.processor.frames import ENGINE_READS
+from bluetrack.processor.user_keys import KEY_DTYPE, keys_from_columns, keys_to_columns, user_keys
 
 # The batch the engine reads: one row per accepted play event (extra columns are ignored).
 BATCH_DTYPES: dict[str, str] = {
@@ -288,60 +291,52 @@ def _empty(kind: type[C]) -> C:
 
 
 class _UserDirectory:
-    """User id -> dense code, in vectorised lookups.
+    """User key (``user_keys``) -> dense code, in vectorised lookups.
 
-    A hash index over all names is costly to rebuild, so names added since the last rebuild
-    live in a small second index; the big one is rebuilt when that grows past a quarter.
+    A hash index over all keys costs ~60 ms to rebuild at 1M users, so keys added since the
+    last rebuild live in a small second index; the big one is rebuilt when that grows past
+    a quarter.
     """
 
-    def __init__(self, names: np.ndarray) -> None:
-        self._index_all(names)
+    def __init__(self, keys: np.ndarray) -> None:
+        self._index_all(keys)
 
-    def _index_all(self, names: np.ndarray) -> None:
-        self.names = names
-        self._base = pd.Index(names, dtype=object)
-        self._recent = pd.Index(names[:0], dtype=object)
-        # The names as Arrow too, grown alongside: converting them all per checkpoint is slow.
-        self._arrow = [pa.array(names, pa.string())]
-
-    def arrow_names(self) -> pa.ChunkedArray:
-        return pa.chunked_array(self._arrow, pa.string())
+    def _index_all(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self._base = pd.Index(keys)
+        self._recent = pd.Index(keys[:0])
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.keys)
 
-    def codes(self, ids: np.ndarray) -> np.ndarray:
-        codes: np.ndarray = self._base.get_indexer(ids).astype(I64)
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        codes: np.ndarray = self._base.get_indexer(keys).astype(I64)
         missing = np.flatnonzero(codes < 0)
         if len(missing):
-            codes[missing] = self._recent_codes(ids[missing])
+            codes[missing] = self._recent_codes(keys[missing])
         return codes
 
-    def _recent_codes(self, ids: np.ndarray) -> np.ndarray:
-        found = self._recent.get_indexer(ids).astype(I64)
+    def _recent_codes(self, keys: np.ndarray) -> np.ndarray:
+        found = self._recent.get_indexer(keys).astype(I64)
         codes = np.where(found >= 0, found + len(self._base), -1)
         unknown = found < 0
         if unknown.any():
-            position, new_names = pd.factorize(ids[unknown])
-            codes[unknown] = len(self.names) + position
-            new_names = np.asarray(new_names, dtype=object)
-            self.names = np.concatenate([self.names, new_names])
-            self._arrow.append(pa.array(new_names, pa.string()))
-            if len(self._arrow) > 64:
-                self._arrow = [pa.concat_arrays(self._arrow)]
+            position, new_keys = pd.factorize(keys[unknown])
+            codes[unknown] = len(self.keys) + position
+            self.keys = np.concatenate([self.keys, np.asarray(new_keys, KEY_DTYPE)])
             self._reindex()
         return codes
 
     def _reindex(self) -> None:
-        recent = self.names[len(self._base) :]
+        recent = self.keys[len(self._base) :]
         if len(recent) > max(65_536, len(self._base) // 4):
-            self._base = pd.Index(self.names, dtype=object)
-            recent = self.names[:0]
-        self._recent = pd.Index(recent, dtype=object)
+            self._base = pd.Index(self.keys)
+            recent = self.keys[:0]
+        self._recent = pd.Index(recent)
 
     def keep(self, mask: np.ndarray) -> None:
         """Forget the users not in ``mask``; the kept ones are renumbered in order."""
-        self._index_all(self.names[mask])
+        self._index_all(self.keys[mask])
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,7 +484,7 @@ class ChartEngine:
         self.rules = rules or Rules()
         self._genres: list[str] = []
         self._genre_codes: dict[str, int] = {}
-        self._directory = _UserDirectory(np.zeros(0, object))
+        self._directory = _UserDirectory(np.zeros(0, KEY_DTYPE))
         self._users = _Users.blank(0)
         self._pending = _PendingStore()
         self._qualified: _Qualified = _empty(_Qualified)
@@ -499,9 +494,14 @@ class ChartEngine:
 
     # ----- public API ---------------------------------------------------------------------
 
-    def step(self, batch: pd.DataFrame, batch_id: int) -> ChartSnapshot:
-        """Accept one micro-batch (duplicates and late events included) and chart it."""
+    def step(self, batch: pa.Table | pd.DataFrame, batch_id: int) -> ChartSnapshot:
+        """Accept one micro-batch (duplicates and late events included) and chart it.
+
+        The batch is Arrow (as the sink pulls it) or pandas (tests, tools), with at least
+        ``frames.ENGINE_READS``; strings stay in Arrow (``user_keys``)."""
         del batch_id  # the state depends only on the batches' contents, in order
+        if isinstance(batch, pd.DataFrame):
+            batch = pa.Table.from_pandas(batch[list(ENGINE_READS)], preserve_index=False)
         late_before = self.watermark_ms
         events, late_dropped = self._accepted(batch, late_before)
         if len(events):
@@ -539,7 +539,9 @@ class ChartEngine:
             "latest_ms": self._latest_ms,
             "genres": self._genres,
         }
-        users = self._users.to_arrow().append_column("user_id", self._directory.arrow_names())
+        users = self._users.to_arrow()
+        for name, column in keys_to_columns(self._directory.keys).items():
+            users = users.append_column(name, pa.array(column, pa.int64()))
         pending = self._pending.merged()
         tables = [
             users,
@@ -561,8 +563,7 @@ class ChartEngine:
         engine._latest_ms = header["latest_ms"]
         engine._genres = list(header["genres"])
         engine._genre_codes = {g: i for i, g in enumerate(engine._genres)}
-        names = users.column("user_id").to_numpy(zero_copy_only=False).astype(object)
-        engine._directory = _UserDirectory(names)
+        engine._directory = _UserDirectory(_saved_keys(users))
         engine._users = _Users.from_arrow(users)
         restored = _Pending.from_arrow(pending)
         engine._pending.add(restored)
@@ -573,28 +574,28 @@ class ChartEngine:
 
     # ----- ingest -------------------------------------------------------------------------
 
-    def _accepted(self, batch: pd.DataFrame, late_before: int | None) -> tuple[_Rows, int]:
+    def _accepted(self, batch: pa.Table, late_before: int | None) -> tuple[_Rows, int]:
         """The batch's events not older than the watermark, coded; and how many were late."""
-        event_time = batch["event_time_ms"].to_numpy(dtype=I64)
+        event_time = batch.column("event_time_ms").to_numpy().astype(I64, copy=False)
         late = np.zeros(len(batch), bool) if late_before is None else event_time < late_before
         late_dropped = int(late.sum())
         if late_dropped:
-            batch, event_time = batch[~late], event_time[~late]
-        rank = _operation_ranks(batch["operation_type"])
+            batch, event_time = batch.filter(pa.array(~late)), event_time[~late]
+        rank = _operation_ranks(batch.column("operation_type"))
         is_start = rank == START
         genre = np.full(len(batch), -1, np.int32)
-        genre[is_start] = self._genre_codes_of(batch["genre"].to_numpy(object)[is_start])
+        genre[is_start] = self._genre_codes_of(batch.column("genre").filter(pa.array(is_start)))
         events = _Rows.events(
-            self._user_codes(batch["user_id"].to_numpy(object)),
+            self._user_codes(user_keys(batch.column("user_id"))),
             event_time,
             rank,
             genre=genre,
-            duration=batch["duration_ms"].to_numpy(dtype=I64),
+            duration=batch.column("duration_ms").to_numpy().astype(I64, copy=False),
         )
         return events, late_dropped
 
-    def _genre_codes_of(self, genres: np.ndarray) -> np.ndarray:
-        position, names = pd.factorize(genres)
+    def _genre_codes_of(self, genres: pa.ChunkedArray) -> np.ndarray:
+        names, position = _distinct(genres)
         table = np.array([self._genre_code(str(name)) for name in names], np.int32)
         return table[position] if len(position) else np.zeros(0, np.int32)
 
@@ -612,8 +613,8 @@ class ChartEngine:
         order[np.argsort(np.array(self._genres, dtype=object))] = np.arange(len(self._genres))
         return order
 
-    def _user_codes(self, user_ids: np.ndarray) -> np.ndarray:
-        codes = self._directory.codes(user_ids)
+    def _user_codes(self, keys: np.ndarray) -> np.ndarray:
+        codes = self._directory.codes(keys)
         grown = len(self._directory) - len(self._users)
         if grown:
             self._users = self._users.concat(_Users.blank(grown))
@@ -852,13 +853,31 @@ class ChartEngine:
 # helpers
 
 
-def _operation_ranks(operations: pd.Series) -> np.ndarray:
-    position, names = pd.factorize(operations)
+def _operation_ranks(operations: pa.ChunkedArray) -> np.ndarray:
+    names, position = _distinct(operations)
     unknown = [name for name in names if name not in OPERATION_RANK]
     if unknown:
         raise ValueError(f"unknown operation_type values: {unknown[:5]}")
     table = np.array([OPERATION_RANK[name] for name in names], np.int8)
     return table[position] if len(position) else np.zeros(0, np.int8)
+
+
+def _distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """(the column's distinct values, each row's position among them)."""
+    if column.null_count:
+        raise ValueError(f"a null {column.type} value in the batch")
+    chunks = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    encoded = pc.dictionary_encode(chunks)
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _saved_keys(users: pa.Table) -> np.ndarray:
+    """The user keys of a saved state (states saved before keys held the ids themselves)."""
+    if "user_id" in users.column_names:
+        return user_keys(users.column("user_id"))
+    return keys_from_columns(
+        users.column("user_key_a").to_numpy(), users.column("user_key_b").to_numpy()
+    )
 
 
 def _merge_trend(trend: _Trend, fresh: _Trend) -> _Trend:

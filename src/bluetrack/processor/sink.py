@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import KafkaError, Message, Producer
@@ -94,7 +93,7 @@ class BatchReport:
 class SplitBatch:
     """A pulled micro-batch: the plays for the engine, the refused records, the tick marks."""
 
-    plays: pd.DataFrame
+    plays: pa.Table  # frames.ENGINE_READS: strings stay in Arrow (engine.step)
     produced_ms: np.ndarray  # Kafka timestamp of each play's frame, for freshness
     rejected: list[dict[str, Any]]
 
@@ -115,7 +114,7 @@ def split_batch(table: pa.Table) -> SplitBatch:
             ["partition", "offset", "key", "value", "reject_reason"]
         ).to_pylist()
     return SplitBatch(
-        plays.select(list(ENGINE_READS)).to_pandas(),
+        plays.select(list(ENGINE_READS)),
         plays.column("produced_ms").to_numpy(zero_copy_only=False),
         rejected,
     )
