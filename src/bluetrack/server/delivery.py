@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,8 @@ from confluent_kafka import KafkaError, Producer
 from bluetrack.server.outcome import Outgoing
 
 log = logging.getLogger(__name__)
+
+AHEAD_TIMEOUT_S = 10.0
 
 
 def produce(producer: Producer, record: Outgoing, on_delivery: Any = None) -> None:
@@ -64,3 +67,30 @@ def produce_all(
     countdown = DeliveryCountdown(len(records), done)
     for record in records:
         produce(producer, record, countdown)
+
+
+def produce_in_order(
+    producer: Producer,
+    records: Sequence[Outgoing],
+    done: Callable[[bool], None],
+    *,
+    timeout_s: float = AHEAD_TIMEOUT_S,
+) -> None:
+    """``produce_all``, but the records marked ``before_reply`` are delivered first (or
+    failed, or ``timeout_s`` passed) and only then are the others (the reply) produced.
+
+    Blocks the calling worker while it waits, serving delivery callbacks itself (they are
+    thread-safe), so the wait is the broker's acknowledgement, not the loop's next poll.
+    """
+    ahead = [r for r in records if r.before_reply]
+    if ahead:
+        delivered = threading.Event()
+        produce_all(producer, ahead, lambda ok: delivered.set())
+        deadline = time.monotonic() + timeout_s
+        while not delivered.is_set() and time.monotonic() < deadline:
+            producer.poll(0.01)
+        if not delivered.is_set():
+            log.warning(
+                "%d record(s) unconfirmed after %.1f s; replying anyway", len(ahead), timeout_s
+            )
+    produce_all(producer, [r for r in records if not r.before_reply], done)

@@ -246,7 +246,7 @@ def _logout(ctx: ServerContext, request: SessionAuthRequest, session: LiveSessio
     )
     return Outcome(
         _session_reply(request, now),
-        (Outgoing(Topic.PLAYS_ACCEPTED, session.user_id, encode(logout)),),
+        (Outgoing(Topic.PLAYS_ACCEPTED, session.user_id, encode(logout), before_reply=True),),
     )
 
 

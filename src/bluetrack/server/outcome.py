@@ -14,6 +14,9 @@ class Outgoing(NamedTuple):
     topic: str
     key: str | None
     value: bytes
+    # Delivered before the request's reply is sent (what the request caused, e.g. a logout
+    # play): a client that hears the reply can count on it being on Kafka.
+    before_reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from bluetrack.protocol.registry import EXCHANGES
-from bluetrack.server.delivery import produce_all
+from bluetrack.server.delivery import produce_in_order
 from bluetrack.server.lanes import Lane, Lanes
 from bluetrack.server.offsets import OffsetTracker
 from bluetrack.server.service import ServerService
@@ -97,7 +97,7 @@ class RequestLoop:
             records = self._service.handle(
                 topic, msg.key(), msg.value(), partition=partition, offset=offset
             )
-            produce_all(self._producer, records, delivered)
+            produce_in_order(self._producer, records, delivered)
         except Exception:
             # service.handle never raises on input; this is the broker or a bug.
             log.exception("request at %s[%s]@%s could not be handled", topic, partition, offset)
