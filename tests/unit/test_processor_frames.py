@@ -19,13 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bluetrack.processor.frames import (
-    ENGINE_READS,
-    FrameReader,
-    FrameRefused,
-    read_frames,
-    wire_schema,
-)
+from bluetrack.processor.frames import ENGINE_READS, FrameReader, read_frames
+from bluetrack.protocol.columns import FrameRefused, wire_schema
 from bluetrack.protocol.exceptions import DecodeError
 from bluetrack.protocol.frames import (
     COLUMNS,

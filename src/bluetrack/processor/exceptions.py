@@ -13,10 +13,6 @@ class SparkSetupError(ProcessorError):
     """Spark cannot start as configured (missing connector jars, bad master, ...)."""
 
 
-class SchemaDerivationError(ProcessorError):
-    """A protocol field has a type the Spark schema derivation does not know."""
-
-
 class CheckpointError(ProcessorError):
     """The engine state needed to replay or continue a batch is missing or unreadable."""
 

@@ -1,7 +1,7 @@
 """A batch of play events read and checked column-wise: one Arrow parse, not one per event.
 
 ``plainly_valid`` joins the batch's raw values into one JSON-lines document, parses it once
-with the processor's ``FrameReader(PlayEvent)`` (schema and checks derived from the model)
+with ``protocol.columns.ModelColumns(PlayEvent)`` (schema and checks derived from the model)
 and returns, as an Arrow table, the events that are *plainly* valid: exactly what
 ``play_wire``'s fast decode accepts, so such an event decodes to the same values either way.
 Everything else (a value that is not one line of ASCII-escape-free UTF-8 from ``{`` to
@@ -29,15 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bluetrack.processor.frames import FrameReader, FrameRefused, wire_schema
 from bluetrack.protocol.codec import MAX_REQUEST_BYTES
+from bluetrack.protocol.columns import FrameRefused, ModelColumns, wire_schema
 from bluetrack.protocol.envelope import SCHEMA_VERSION
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.server.context import TrackFacts
 from bluetrack.server.play_wire import quoted
 from bluetrack.server.session_cache import LiveSession
 
-_READER = FrameReader(PlayEvent)
+_READER = ModelColumns(PlayEvent)
 # The wire format, with every field in range (the per-event path's regular expression is
 # looser, and leaves the rest to ``datetime.fromisoformat``; Arrow's cast below checks the
 # day of the month).
