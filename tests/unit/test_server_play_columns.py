@@ -8,6 +8,7 @@ the same lines, history and ids, the same dead letters with the same codes and r
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -241,3 +242,14 @@ def test_a_mac_wrong_in_its_last_digit_only_is_refused_read_as_columns() -> None
     assert batch.accepted_ids == [events[0].event_id, events[2].event_id]
     [letter] = [decode(r.value, DeadLetter) for r in batch.outgoing]
     assert letter.reason == "the event's MAC does not verify"
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(max_size=200), message=st.binary(max_size=600))
+def test_hmac_from_precomputed_states_is_the_standard_hmac(key: bytes, message: bytes) -> None:
+    inner, outer = play_columns.hmac_states(key)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    assert outer.digest() == hmac.digest(key, message, "sha256")

@@ -11,7 +11,7 @@ wire format) is left to the per-event path, which accepts it or says exactly why
 ``rules_hold`` then checks those events against the server's rules (live session of the
 same user, known track of that genre and duration, times in the window, the MAC) with
 array operations: Python runs once per distinct session, track and genre of the batch, and
-once per event only for the HMAC itself (~1.5 µs of the ~2.5 µs it cost in the loop).
+once per event only for the HMAC itself, from the session key's precomputed states.
 
 Values with a backslash are left out on purpose: without escapes, Arrow's and pydantic's
 JSON parsers cannot read a string differently.
@@ -19,7 +19,7 @@ JSON parsers cannot read a string differently.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +49,9 @@ _JOINT = b"}\n{"
 _SMALLEST = 16  # values: a piece this small that does not parse is left to the per-event path
 _MOST_PARSES = 32  # Arrow calls per batch
 _MAC_BYTES = 32  # SHA-256
+_SHA256_BLOCK = 64
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,14 +256,29 @@ def _macs_verify(plain: Plain, keys: list[bytes], session_at: np.ndarray) -> np.
         "",  # the separator
     )  # fmt: skip
     messages = pc.cast(signed, pa.binary()).to_numpy(zero_copy_only=False)
-    digest = hmac.digest
-    expected = b"".join(
-        [digest(keys[k], m, "sha256") for k, m in zip(session_at.tolist(), messages, strict=True)]
-    )
+    states = [hmac_states(key) for key in keys]
+    expected = []
+    for at, message in zip(session_at.tolist(), messages, strict=True):
+        inner, outer = states[at]
+        inner = inner.copy()
+        inner.update(message)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        expected.append(outer.digest())
     given = bytes.fromhex("".join(plain.column("mac")))  # the model's rule: 64 lowercase hex
     # Every byte of every MAC compared (no early exit), as hmac.compare_digest does.
-    differ = np.frombuffer(expected, np.uint8) ^ np.frombuffer(given, np.uint8)
+    differ = np.frombuffer(b"".join(expected), np.uint8) ^ np.frombuffer(given, np.uint8)
     return np.bitwise_or.reduce(differ.reshape(-1, _MAC_BYTES), axis=1) == 0  # type: ignore[no-any-return]
+
+
+def hmac_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 (RFC 2104) of ``key`` up to the message: the inner and outer SHA-256
+    states after the padded key. Per message, two state copies then finish it: 0.8 µs,
+    where ``hmac.digest`` sets the key up again each time (1.7 µs)."""
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
 def distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
