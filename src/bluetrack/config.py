@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     stop_timeout_s: float = 30.0  # SIGTERM grace before SIGKILL in `bluetrack down`
     plays_partitions: int = 4
     request_partitions: int = 2
+    # A client reads only the reply partition its id hashes to: more partitions, less of
+    # other clients' replies downloaded by each.
+    reply_partitions: int = 8
 
     # --- server ----------------------------------------------------------------------------
     bcrypt_cost: int = Field(default=12, ge=4, le=16)

@@ -247,6 +247,8 @@ def test_topics_are_created_grown_and_never_shrunk(monkeypatch: pytest.MonkeyPat
     }
     assert admin.created[Topic.SERVER_KEYS.value] == (1, {"cleanup.policy": "compact"})
     assert admin.created[Topic.PLAYS_ACCEPTED.value] == (4, {})
+    assert admin.created[Topic.SONGS_RESPONSE.value] == (settings.reply_partitions, {})
+    assert admin.created[Topic.SONGS_UPDATE.value] == (2, {})
     assert admin.grown == {Topic.SONGS_TRACKER.value: 4}
     assert states[Topic.TOP_GENRES.value].outcome == "too many partitions: 3"
     assert states[Topic.LOGIN_USER.value].outcome == "created"

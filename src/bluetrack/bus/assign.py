@@ -1,12 +1,15 @@
 """Group-free consumption: assign every partition of some topics at chosen offsets.
 
 Clients read replies and charts this way: no consumer group (so two clients never split a
-topic between them, the seed's bug) and no rebalance delay before the first request.
+topic between them, the seed's bug) and no rebalance delay before the first request. A
+client reads only the reply partition its id hashes to (``key_partition``): replies are
+keyed by client id, so reading every partition would download every client's replies.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -35,13 +38,30 @@ def partitions_of(consumer: Consumer, topic: str, timeout_s: float) -> list[int]
     return sorted(info.partitions)
 
 
+def key_partition(key: str, partitions: int) -> int:
+    """The partition of a record keyed ``key``: librdkafka's default partitioner
+    (``consistent_random``) takes the CRC-32 of the key modulo the partition count."""
+    return zlib.crc32(key.encode()) % partitions
+
+
 def assign_at_end(
-    consumer: Consumer, topics: Iterable[str], timeout_s: float, *, back: int = 0
-) -> None:
-    """Assign all partitions positioned ``back`` messages before the current end."""
+    consumer: Consumer,
+    topics: Iterable[str],
+    timeout_s: float,
+    *,
+    back: int = 0,
+    key: str | None = None,
+) -> dict[str, int]:
+    """Assign all partitions (or only the one records keyed ``key`` go to) positioned
+    ``back`` messages before the current end; each topic's partition count."""
     assignment = []
+    counts = {}
     for topic in topics:
-        for partition in partitions_of(consumer, topic, timeout_s):
+        partitions = partitions_of(consumer, topic, timeout_s)
+        counts[topic] = len(partitions)
+        if key is not None:
+            partitions = [key_partition(key, len(partitions))]
+        for partition in partitions:
             try:
                 low, high = consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=timeout_s
@@ -50,3 +70,4 @@ def assign_at_end(
                 raise BusUnavailable(f"Kafka is not reachable: {exc.args[0]}") from exc
             assignment.append(TopicPartition(topic, partition, max(low, high - back)))
     consumer.assign(assignment)
+    return counts

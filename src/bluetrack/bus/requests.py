@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from bluetrack.bus.assign import assign_at_end
+from bluetrack.bus.assign import assign_at_end, key_partition, partitions_of
 from bluetrack.bus.exceptions import BusUnavailable, ProduceError, RequestTimeout
 from bluetrack.bus.kafka import make_consumer, make_interactive_producer, publish
 from bluetrack.config import Settings
@@ -22,6 +23,8 @@ from bluetrack.protocol.registry import BY_REPLY_TOPIC, BY_REQUEST_MODEL, REPLY_
 from bluetrack.protocol.topics import Topic
 
 log = logging.getLogger(__name__)
+
+GROWTH_CHECK_S = 30.0  # how often the listener looks for reply topics that grew
 
 
 def new_client_id() -> str:
@@ -40,6 +43,7 @@ class RequestClient:
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
         self._consumer: Consumer | None = None
+        self._reply_partitions: dict[str, set[int]] = {}  # what the listener reads
 
     @property
     def producer(self) -> Producer:
@@ -69,10 +73,19 @@ class RequestClient:
                 self.settings, f"bt-replies-{self.client_id}", **{"fetch.wait.max.ms": 50}
             )
             try:
-                assign_at_end(consumer, REPLY_TOPICS, timeout_s=self.settings.request_timeout_s)
+                # Only our partition of each reply topic: replies are keyed by client id.
+                counts = assign_at_end(
+                    consumer,
+                    REPLY_TOPICS,
+                    timeout_s=self.settings.request_timeout_s,
+                    key=self.client_id,
+                )
             except BusUnavailable:
                 consumer.close()
                 raise
+            self._reply_partitions = {
+                topic: {key_partition(self.client_id, count)} for topic, count in counts.items()
+            }
             self._consumer = consumer
             self._listener = threading.Thread(
                 target=self._listen, name=f"replies-{self.client_id}", daemon=True
@@ -81,13 +94,37 @@ class RequestClient:
 
     def _listen(self) -> None:
         assert self._consumer is not None
+        next_check = time.monotonic() + GROWTH_CHECK_S
         while not self._stop.is_set():
             msg = self._consumer.poll(0.1)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + GROWTH_CHECK_S
+                self.follow_growth()
             if msg is None or msg.error() is not None:
                 continue
             if msg.key() != self.client_id.encode():
                 continue  # someone else's reply (its secrets are sealed to them anyway)
             self._resolve(Topic(msg.topic() or ""), msg.value())
+
+    def follow_growth(self, timeout_s: float = 5.0) -> list[TopicPartition]:
+        """Also read, from its start, the partition our id hashes to on a reply topic that
+        grew, and keep the old one: a server whose producer has not yet seen the new count
+        still sends there. Returns what was added."""
+        assert self._consumer is not None
+        added: list[TopicPartition] = []
+        for topic, reading in self._reply_partitions.items():
+            try:
+                count = len(partitions_of(self._consumer, topic, timeout_s))
+            except BusUnavailable:
+                return added  # the broker is away: the next check will do
+            partition = key_partition(self.client_id, count)
+            if partition not in reading:
+                reading.add(partition)
+                added.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        if added:
+            log.info("reply topics grew: now also reading %s", added)
+            self._consumer.incremental_assign(added)
+        return added
 
     def _resolve(self, topic: Topic, raw: bytes | None) -> None:
         model = BY_REPLY_TOPIC[topic].reply_model

@@ -58,10 +58,13 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
 )
 
 
-def partitions_for(spec: TopicSpec, *, plays: int, requests: int) -> int:
-    """Explicit partition counts: plays scale with load, charts and keys stay totally ordered."""
+def partitions_for(spec: TopicSpec, *, plays: int, requests: int, replies: int) -> int:
+    """Explicit partition counts: plays scale with load, replies with clients (each reads its
+    own partition), charts and keys stay totally ordered."""
     if spec.kind is TopicKind.PLAYS:
         return plays
-    if spec.kind in (TopicKind.REQUEST, TopicKind.REPLY, TopicKind.DEAD_LETTER):
+    if spec.kind is TopicKind.REPLY:
+        return replies
+    if spec.kind in (TopicKind.REQUEST, TopicKind.DEAD_LETTER):
         return requests
     return 1

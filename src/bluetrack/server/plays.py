@@ -17,7 +17,6 @@ its code and reason. A property test requires both paths to decide alike.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from bluetrack.bus.assign import key_partition
 from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
 from bluetrack.core.validation import TimeRules, Violation, check_duration, check_event_times
@@ -367,10 +367,10 @@ def _raise_if(violation: Violation | None) -> None:
 
 # --- frames ---------------------------------------------------------------------------------
 def partition_of(user_id: str, partitions: int) -> int:
-    """A user's partition of the accepted topic: CRC-32 of the id, as librdkafka's default
-    partitioner places a record keyed by it, so the logout play the request handlers produce
-    (keyed by user id) lands on the same partition as that user's frames."""
-    return zlib.crc32(user_id.encode()) % partitions
+    """A user's partition of the accepted topic: where librdkafka's default partitioner
+    places a record keyed by the id, so the logout play the request handlers produce (keyed
+    by user id) lands on the same partition as that user's frames."""
+    return key_partition(user_id, partitions)
 
 
 def accepted_frames(accepted: pa.Table, partitions: int) -> list[Frame]:

@@ -28,7 +28,10 @@ class TopicState:
 
 def wanted_partitions(spec: TopicSpec, settings: Settings) -> int:
     return partitions_for(
-        spec, plays=settings.plays_partitions, requests=settings.request_partitions
+        spec,
+        plays=settings.plays_partitions,
+        requests=settings.request_partitions,
+        replies=settings.reply_partitions,
     )
 
 
