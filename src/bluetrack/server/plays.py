@@ -3,16 +3,17 @@
 An event is accepted only if it comes from a live session, names that session's own user,
 carries a valid MAC under the session's play key, names a known track with one of ITS
 genres and its real duration, has sane times, and was not seen before. Accepted events
-become ``AcceptedPlay`` lines (packed into frames for the stream processor, its only input)
-plus listening-history entries; everything else becomes a dead letter with the reason.
+become rows of columnar frames of ``AcceptedPlay`` (the stream processor's only input) plus
+listening-history entries; everything else becomes a dead letter with the reason.
 
-Speed comes from doing per batch what can be done per batch (one session lookup for all
-unknown sessions, one clock read, the allowed time window) and from decoding, signing bytes
-and accepted plays done by hand for well-formed events, pinned to the protocol by tests
-(``play_wire``). By default (``columnar``) the batch's plainly valid events are parsed
-together in one Arrow call (``play_columns``) and checked from Python lists; every other
-event, and any that breaks a rule, takes the per-event path, which gives the dead letter
-its code and reason. A property test requires both paths to decide alike.
+Speed comes from doing per batch what can be done per batch. By default (``columnar``) the
+batch's plainly valid events are parsed together in one Arrow call and their rules checked
+as columns (``play_columns``: Python once per distinct session, track and genre, and once
+per event only for the HMAC); the accepted ones stay an Arrow table through to the frames.
+Every other event, and any that breaks a rule, takes the per-event path (``play_wire``:
+decoding, signing bytes and accepted plays done by hand for well-formed events, pinned to
+the protocol by tests), which gives the dead letter its code and reason. A property test
+requires both paths to decide alike.
 """
 
 from __future__ import annotations
