@@ -292,3 +292,15 @@ def test_the_stack_commands_are_registered() -> None:
     parser = cli.build_parser()
     for command in ("up", "down", "status", "topics"):
         assert callable(parser.parse_args([command]).func)
+
+
+def test_up_says_which_topics_it_created_and_grew(monkeypatch: pytest.MonkeyPatch) -> None:
+    states = [
+        topics.TopicState("songs_response", 8, False, "grown"),
+        topics.TopicState("top_genres", 1, False, "exists"),
+        topics.TopicState("dead_letter", 2, False, "created"),
+    ]
+    monkeypatch.setattr(topics, "ensure_topics", lambda _settings: states)
+    said: list[str] = []
+    lifecycle._up_topics(Settings(), said.append)
+    assert said == ["topics     3 topics, 1 created, grown: songs_response to 8"]

@@ -130,7 +130,11 @@ def _up_topics(settings: Settings, say: Say) -> None:
 
     states = ensure_topics(settings)
     created = sum(state.outcome == "created" for state in states)
-    say(f"{'topics':<10} {len(states)} topics, {created} created")
+    grown = [f"{state.name} to {state.partitions}" for state in states if state.outcome == "grown"]
+    say(
+        f"{'topics':<10} {len(states)} topics, {created} created"
+        + (f", grown: {', '.join(grown)}" if grown else "")
+    )
     for state in states:
         if state.outcome.startswith("too many"):
             say(f"{'':<10} warning: {state.name} has {state.outcome}")
