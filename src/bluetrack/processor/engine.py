@@ -29,7 +29,6 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bluetrack.core.charts import ChartSnapshot, PlayRecord, empty_snapshot, rank_genres
 from bluetrack.core.rules import (
@@ -43,6 +42,7 @@ from bluetrack.core.rules import (
 )
 from bluetrack.processor.frames import ENGINE_READS
 from bluetrack.processor.user_keys import KEY_DTYPE, keys_from_columns, keys_to_columns, user_keys
+from bluetrack.protocol.columns import distinct
 
 # The batch the engine reads: one row per accepted play event (extra columns are ignored).
 BATCH_DTYPES: dict[str, str] = {
@@ -595,7 +595,7 @@ class ChartEngine:
         return events, late_dropped
 
     def _genre_codes_of(self, genres: pa.ChunkedArray) -> np.ndarray:
-        names, position = _distinct(genres)
+        names, position = distinct(genres)
         table = np.array([self._genre_code(str(name)) for name in names], np.int32)
         return table[position] if len(position) else np.zeros(0, np.int32)
 
@@ -854,21 +854,12 @@ class ChartEngine:
 
 
 def _operation_ranks(operations: pa.ChunkedArray) -> np.ndarray:
-    names, position = _distinct(operations)
+    names, position = distinct(operations)
     unknown = [name for name in names if name not in OPERATION_RANK]
     if unknown:
         raise ValueError(f"unknown operation_type values: {unknown[:5]}")
     table = np.array([OPERATION_RANK[name] for name in names], np.int8)
     return table[position] if len(position) else np.zeros(0, np.int8)
-
-
-def _distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
-    """(the column's distinct values, each row's position among them)."""
-    if column.null_count:
-        raise ValueError(f"a null {column.type} value in the batch")
-    chunks = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-    encoded = pc.dictionary_encode(chunks)
-    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def _saved_keys(users: pa.Table) -> np.ndarray:

@@ -235,3 +235,18 @@ def _unparsable_rows(column: pa.ChunkedArray) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             bad.append(row)
     return np.array(bad, dtype=np.int64)
+
+
+def distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """(the column's distinct values, each row's position among them)."""
+    if column.null_count:
+        raise ValueError(f"a null {column.type} value in the batch")
+    chunks = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    encoded = pc.dictionary_encode(chunks)
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def python_values(table: pa.Table, name: str) -> list[Any]:
+    """A column as Python values (through numpy: ~10x faster than ``to_pylist`` for
+    strings, no Arrow scalars made)."""
+    return table.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]

@@ -30,7 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bluetrack.protocol.codec import MAX_REQUEST_BYTES
-from bluetrack.protocol.columns import FrameRefused, ModelColumns, wire_schema
+from bluetrack.protocol.columns import (
+    FrameRefused,
+    ModelColumns,
+    distinct,
+    python_values,
+    wire_schema,
+)
 from bluetrack.protocol.envelope import SCHEMA_VERSION
 from bluetrack.protocol.plays import PlayEvent
 from bluetrack.server.context import TrackFacts
@@ -62,9 +68,7 @@ class Plain:
     table: pa.Table  # PlayEvent's columns, as on the wire
 
     def column(self, name: str) -> list[Any]:
-        """A column as Python values (through numpy: ~10x faster than ``to_pylist`` for
-        strings, no Arrow scalars made)."""
-        return self.table.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+        return python_values(self.table, name)
 
 
 def plainly_valid(values: Sequence[bytes | None]) -> Plain:
@@ -204,16 +208,21 @@ def rules_hold(
     live = np.array([s is not None and now < s.expires_at for s in sessions], dtype=bool)
     own = pa.array([s.user_id if s is not None else None for s in sessions], pa.string())
     holds = live[session_at] & _true(pc.equal(table.column("user_id"), own.take(session_at)))
-    holds &= _track_rules(table, track_of)
+    genres = distinct(table.column("genre"))
+    holds &= _track_rules(table, track_of, genres)
     start, end = table.column("start_time"), table.column("event_time")
     earliest, latest = window
     holds &= _true(pc.greater_equal(end, earliest)) & _true(pc.less_equal(end, latest))
     holds &= _true(pc.less_equal(start, end))
     keys = [s.play_key if s is not None else b"" for s in sessions]
-    return holds & _macs_verify(plain, keys, session_at)  # type: ignore[no-any-return]
+    return holds & _macs_verify(plain, keys, session_at, genres)  # type: ignore[no-any-return]
 
 
-def _track_rules(table: pa.Table, track_of: Callable[[str], TrackFacts | None]) -> np.ndarray:
+def _track_rules(
+    table: pa.Table,
+    track_of: Callable[[str], TrackFacts | None],
+    distinct_genres: tuple[list[Any], np.ndarray],
+) -> np.ndarray:
     """A known track, one of its genres, its real duration."""
     track_ids, track_at = distinct(table.column("track_id"))
     facts = [track_of(t) for t in track_ids]
@@ -221,7 +230,7 @@ def _track_rules(table: pa.Table, track_of: Callable[[str], TrackFacts | None]) 
     known = np.array([f is not None for f in facts], dtype=bool)
     holds = known[track_at] & (table.column("duration_ms").to_numpy() == duration[track_at])
     # Genre membership once per distinct (track, genre) pair of the batch.
-    genres, genre_at = distinct(table.column("genre"))
+    genres, genre_at = distinct_genres
     pair = track_at.astype(np.int64) * len(genres) + genre_at
     pairs, pair_at = np.unique(pair, return_inverse=True)
     member = np.array(
@@ -234,11 +243,16 @@ def _track_rules(table: pa.Table, track_of: Callable[[str], TrackFacts | None]) 
     return holds & member[pair_at]  # type: ignore[no-any-return]
 
 
-def _macs_verify(plain: Plain, keys: list[bytes], session_at: np.ndarray) -> np.ndarray:
+def _macs_verify(
+    plain: Plain,
+    keys: list[bytes],
+    session_at: np.ndarray,
+    distinct_genres: tuple[list[Any], np.ndarray],
+) -> np.ndarray:
     """HMAC-SHA256 of each event's signing bytes (``play_wire.signing_bytes``, built by
     Arrow for the whole batch) under its session's key, against its ``mac``."""
     table = plain.table
-    genres, genre_at = distinct(table.column("genre"))
+    genres, genre_at = distinct_genres
     genre_json = pa.array([quoted(g) for g in genres], pa.string()).take(genre_at)
     column = table.column
     signed = pc.binary_join_element_wise(
@@ -279,12 +293,6 @@ def hmac_states(key: bytes) -> tuple[Any, Any]:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_SHA256_BLOCK, b"\0")
     return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
-
-
-def distinct(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
-    """(the column's distinct values, each row's position among them)."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -32,6 +32,7 @@ from bluetrack.bus.dead_letter import dead_letter_for
 from bluetrack.core.replay import ReplayGuard
 from bluetrack.core.validation import TimeRules, Violation, check_duration, check_event_times
 from bluetrack.protocol.codec import encode
+from bluetrack.protocol.columns import distinct, python_values
 from bluetrack.protocol.envelope import SCHEMA_VERSION, utc_now
 from bluetrack.protocol.errors import ErrorCode
 from bluetrack.protocol.exceptions import DecodeError
@@ -39,7 +40,7 @@ from bluetrack.protocol.frames import COLUMNS, MAX_FRAME_PLAYS, columnar_frame
 from bluetrack.protocol.topics import Topic
 from bluetrack.server.context import TrackIndex
 from bluetrack.server.outcome import Outgoing
-from bluetrack.server.play_columns import Plain, distinct, plainly_valid, rules_hold
+from bluetrack.server.play_columns import Plain, plainly_valid, rules_hold
 from bluetrack.server.play_wire import (
     AcceptedRow,
     Play,
@@ -90,15 +91,21 @@ class PlayBatch:
     _each: list[tuple[int, AcceptedRow, HistoryEntry]] = field(default_factory=list)
 
     def take_plain(
-        self, plain: Plain, rows: list[int], positions: list[int], accepted_at: str, now: datetime
+        self,
+        plain: Plain,
+        rows: list[int],
+        ids: list[str],
+        positions: list[int],
+        accepted_at: str,
+        now: datetime,
     ) -> None:
-        """Accept ``rows`` of ``plain`` (at ``positions`` in the batch)."""
+        """Accept ``rows`` of ``plain`` (event ids ``ids``, at ``positions`` in the batch)."""
         taken = pa.array(rows, pa.int64())
         table = plain.table.take(taken).select(list(ACCEPTED_SCHEMA.names[:-1]))
         accepted = pa.array([accepted_at] * len(rows), pa.string())
         self._plain = table.append_column("accepted_at", accepted).cast(ACCEPTED_SCHEMA)
         self._plain_at = positions
-        self._plain_ids = table.column("event_id").to_pylist()
+        self._plain_ids = ids
         self._plain_now = now
 
     def take_one(self, position: int, row: AcceptedRow, entry: HistoryEntry) -> None:
@@ -232,9 +239,12 @@ class PlayVerifier:
         if len(plain.index) == len(messages) and holds.all() and _all_new(ids, seen):
             taken = list(range(len(ids)))  # the common case: every event accepted
         else:
-            taken = self._in_order(batch, messages, values, row_at, decoded, holds, ids, now)
-        batch.take_plain(plain, taken, [plain.index[row] for row in taken], accepted_at, now)
-        seen.remember_many([ids[row] for row in taken])
+            taken = self._in_order(
+                batch, messages, values, row_at, decoded, holds, ids, now, window, accepted_at
+            )
+        taken_ids = [ids[row] for row in taken]
+        batch.take_plain(plain, taken, taken_ids, [plain.index[r] for r in taken], accepted_at, now)
+        seen.remember_many(taken_ids)
         return batch
 
     def _in_order(
@@ -247,11 +257,11 @@ class PlayVerifier:
         holds: np.ndarray,
         ids: list[str],
         now: datetime,
+        window: _TimeWindow,
+        accepted_at: str,
     ) -> list[int]:
         """Go through the batch in order: a plain event that keeps the rules and is new is
         taken (its row returned); any other goes through ``_verify_one``."""
-        window = _TimeWindow(now - self._rules.max_event_age, now + self._rules.clock_skew)
-        accepted_at = wire_time(now)
         seen, taken = self.seen, []
         # Ids taken here and not yet told to the replay guard (told before any event goes
         # through ``_verify``, which asks the guard).
@@ -406,7 +416,7 @@ def _frame(rows: pa.Table) -> bytes:
 
 def _history_of(accepted: pa.Table, now: datetime) -> list[HistoryEntry]:
     def column(name: str) -> list[Any]:
-        return accepted.column(name).to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+        return python_values(accepted, name)
 
     parse = datetime.fromisoformat
     return list(
